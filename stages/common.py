@@ -1,0 +1,41 @@
+"""What every stage shares: its error type, its entry point, and atomic outputs."""
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class StageError(Exception):
+    """A failure the user can fix: the message says what failed, which value, and what to do."""
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(); a StageError becomes a one-paragraph message and exit status 1."""
+    try:
+        main()
+    except StageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+@contextmanager
+def atomic_output(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; move it into place only if the block succeeds.
+
+    A stage that fails half way therefore never leaves a partial file or directory
+    where its output belongs, and an earlier output stays until the new one is whole.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staged = scratch / target.name
+    try:
+        yield staged
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,44 @@
+"""Text to token ids, and the encoded splits that `tokenize` writes and later stages read."""
+
+import json
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+PROCESSED_DIR = Path("data/processed")
+VOCAB_FILE = PROCESSED_DIR / "vocab.json"
+SPLITS = ("train", "val", "test")
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+_MARKUP = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# A token is a run of letters or digits (any script), with inner apostrophes kept:
+# "Don't" -> "don't", "5/10" -> "5", "10"; punctuation and underscores split tokens.
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+def tokenize(text: str) -> list[str]:
+    """Strip the `<br />` markup, lowercase, and split into word tokens (rule above)."""
+    return _TOKEN.findall(_MARKUP.sub(" ", text).lower())
+
+
+def encode(tokens: list[str], token_ids: dict[str, int], seq_len: int, truncate: str) -> list[int]:
+    """Map tokens to ids (unknown ones to <unk>) and keep `seq_len` of them: the head or the tail."""
+    kept = tokens[:seq_len] if truncate == "head" else tokens[-seq_len:]
+    return [token_ids.get(token, UNK_ID) for token in kept]
+
+
+def load_vocab(path: Path = VOCAB_FILE) -> list[str]:
+    """The vocabulary as a list: a token's id is its position."""
+    return json.loads(path.read_text())
+
+
+def split_file(split: str, directory: Path = PROCESSED_DIR) -> Path:
+    return directory / f"{split}.safetensors"
+
+
+def load_split(split: str, directory: Path = PROCESSED_DIR) -> dict[str, torch.Tensor]:
+    """One encoded split: `ids` (N, seq_len), `lengths` (N,) real tokens per row, `labels` (N,) 1 = positive."""
+    return load_file(split_file(split, directory))

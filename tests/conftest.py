@@ -1,0 +1,105 @@
+"""Tiny archives in the aclImdb layout, built per test, and a scratch project to run stages in."""
+
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+POSITIVE = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
+NEGATIVE = ["awful", "boring", "dull", "worst", "hated", "terrible"]
+FILLER = ["the", "film", "plot", "actor", "scene", "story", "movie", "it", "was", "and", "a", "of"]
+
+
+def review_text(rng: random.Random, label: str) -> str:
+    cue = POSITIVE if label == "pos" else NEGATIVE
+    words = [rng.choice(cue if rng.random() < 0.3 else FILLER) for _ in range(rng.randint(5, 40))]
+    return " ".join(words).capitalize() + ".<br /><br />" + rng.choice(cue).upper() + "!"
+
+
+def add_file(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+def build_archive(
+    path: Path, per_label: int = 10, seed: int = 0, members: dict[str, bytes] | None = None, skip: tuple[str, ...] = ()
+) -> Path:
+    """An aclImdb_v1.tar.gz with `per_label` reviews in each of train/test x pos/neg, plus unsup and extras.
+
+    `members` adds (or overrides) files by name; `skip` leaves out a split/label folder such as "test/neg".
+    """
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {"aclImdb/README": b"tiny test archive\n", "aclImdb/imdb.vocab": b"the\n"}
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            if f"{split}/{label}" in skip:
+                continue
+            for review_id in range(per_label):
+                rating = rng.randint(7, 10) if label == "pos" else rng.randint(1, 4)
+                files[f"aclImdb/{split}/{label}/{review_id}_{rating}.txt"] = review_text(rng, label).encode()
+    files["aclImdb/train/unsup/0_0.txt"] = b"unlabelled review that must be ignored zzzunsup"
+    files.update(members or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            add_file(archive, name, data)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A scratch copy of params.yaml in a fresh directory that is the working directory; returns it."""
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def set_params(root: Path, **changes) -> None:
+    """Change top-level keys of root/params.yaml (a dict value replaces the whole key)."""
+    params_file = root / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params.update(changes)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+
+
+def run_command(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with this interpreter's environment first on PATH (so `python` is ours)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def dvc_project(tmp_path) -> Path:
+    """A git + DVC copy of the project whose data.url points at a tiny archive; returns its root."""
+    root = tmp_path / "project"
+    for name in PROJECT_FILES:
+        source, target = PROJECT / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    archive = build_archive(tmp_path / "source" / "aclImdb_v1.tar.gz", per_label=24)
+    set_params(root, data={"url": str(archive), "md5": None})
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+    ):
+        run_command(command, root)
+    return root
