@@ -42,3 +42,39 @@ def split_file(split: str, directory: Path = PROCESSED_DIR) -> Path:
 def load_split(split: str, directory: Path = PROCESSED_DIR) -> dict[str, torch.Tensor]:
     """One encoded split: `ids` (N, seq_len), `lengths` (N,) real tokens per row, `labels` (N,) 1 = positive."""
     return load_file(split_file(split, directory))
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def batches(
+    split: dict[str, torch.Tensor],
+    batch_size: int,
+    trim: bool,
+    generator: torch.Generator | None = None,
+    pool_batches: int = 50,
+) -> list[Batch]:
+    """Cut a split into (ids, lengths, labels) batches of reviews of similar length.
+
+    With a `generator` (training), the reviews are shuffled, sorted by length within pools of
+    `pool_batches` batches, and the batches' order is shuffled, so every epoch differs but each
+    batch holds reviews of about one length. Without one (evaluation), all reviews are sorted by
+    length. With `trim`, each batch is cut to its longest review, so padding is not computed.
+    """
+    ids, lengths, labels = split["ids"], split["lengths"], split["labels"]
+    if generator is None:
+        order = torch.argsort(lengths, descending=True, stable=True)
+    else:
+        order = torch.randperm(len(lengths), generator=generator)
+        pool = batch_size * pool_batches
+        order = torch.cat(
+            [chunk[torch.argsort(lengths[chunk], descending=True, stable=True)] for chunk in order.split(pool)]
+        )
+    chunks = list(order.split(batch_size))
+    if generator is not None:
+        chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+    result = []
+    for rows in chunks:
+        width = max(int(lengths[rows].max()), 1) if trim else ids.shape[1]
+        result.append((ids[rows, :width].long(), lengths[rows], labels[rows]))
+    return result

@@ -71,7 +71,16 @@ def set_params(root: Path, **changes) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvc/plots",
+    ".dvcignore",
+    ".gitignore",
+)
 
 
 def run_command(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -83,10 +92,9 @@ def run_command(args: list[str], cwd: Path, check: bool = True) -> subprocess.Co
     return result
 
 
-@pytest.fixture
-def dvc_project(tmp_path) -> Path:
-    """A git + DVC copy of the project whose data.url points at a tiny archive; returns its root."""
-    root = tmp_path / "project"
+def make_dvc_project(base: Path, **params) -> Path:
+    """A git + DVC copy of the project under `base`, its data.url a tiny archive; returns its root."""
+    root = base / "project"
     for name in PROJECT_FILES:
         source, target = PROJECT / name, root / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,12 +102,31 @@ def dvc_project(tmp_path) -> Path:
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target)
-    archive = build_archive(tmp_path / "source" / "aclImdb_v1.tar.gz", per_label=24)
-    set_params(root, data={"url": str(archive), "md5": None})
-    for command in (
-        ["git", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
-    ):
+    archive = build_archive(base / "source" / "aclImdb_v1.tar.gz", per_label=24)
+    set_params(root, data={"url": str(archive), "md5": None}, **params)
+    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], GIT_COMMIT + ["-qm", "init"]):
         run_command(command, root)
     return root
+
+
+GIT_COMMIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit"]
+
+
+@pytest.fixture
+def dvc_project(tmp_path) -> Path:
+    return make_dvc_project(tmp_path)
+
+
+TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8}
+
+
+@pytest.fixture
+def tokenized(project) -> Path:
+    """`project` with a tiny archive already tokenized and small model params; returns its root."""
+    from stages import tokenize
+    from stages.download import RAW_ARCHIVE
+
+    set_params(project, **TINY_MODEL)
+    build_archive(project / RAW_ARCHIVE, per_label=24)
+    tokenize.main()
+    return project
