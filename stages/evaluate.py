@@ -39,10 +39,10 @@ def scores(logits, labels, loss_fn) -> dict:
 
 
 def main() -> None:
+    params = load_params()  # first, so that a wrong -S value is reported by its key
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch", choices=ARCHS)
     arch = parser.parse_args().arch
-    params = load_params()
     device = resolve_device(params.device)
     model, checkpoint = load_model(arch, device)
     if checkpoint["vocab_sha256"] != file_sha256(VOCAB_FILE):

@@ -219,10 +219,10 @@ def load_model(arch: str, device: torch.device, final: bool = False) -> tuple[Se
 
 
 def main() -> None:
+    params = load_params()  # first, so that a wrong -S value is reported by its key
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch", choices=ARCHS)
     arch = parser.parse_args().arch
-    params = load_params()
     summary = train(arch, params)
     print(
         f"{arch}: best val acc {summary['best_val_acc']:.4f} at epoch {summary['best_epoch']}, "
