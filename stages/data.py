@@ -54,24 +54,28 @@ def batches(
     generator: torch.Generator | None = None,
     pool_batches: int = 50,
 ) -> list[Batch]:
-    """Cut a split into (ids, lengths, labels) batches of reviews of similar length.
+    """Cut a split into (ids, lengths, labels) batches.
 
-    With a `generator` (training), the reviews are shuffled, sorted by length within pools of
-    `pool_batches` batches, and the batches' order is shuffled, so every epoch differs but each
-    batch holds reviews of about one length. Without one (evaluation), all reviews are sorted by
-    length. With `trim`, each batch is cut to its longest review, so padding is not computed.
+    With a `generator` (training) and `trim`, the reviews are shuffled, sorted by length within
+    pools of `pool_batches` batches, each batch is cut to its longest review (padding is not
+    computed), and the batches' order is shuffled: every epoch differs, but a batch holds reviews
+    of about one length. With a `generator` and no `trim`, batches are plain random draws padded
+    to the full `seq_len`, as the report's loop does. Without a generator (evaluation), reviews go
+    in order of length, cut to each batch's longest review when `trim`.
     """
     ids, lengths, labels = split["ids"], split["lengths"], split["labels"]
+    bucketed = generator is not None and trim
     if generator is None:
         order = torch.argsort(lengths, descending=True, stable=True)
     else:
         order = torch.randperm(len(lengths), generator=generator)
+    if bucketed:
         pool = batch_size * pool_batches
         order = torch.cat(
             [chunk[torch.argsort(lengths[chunk], descending=True, stable=True)] for chunk in order.split(pool)]
         )
     chunks = list(order.split(batch_size))
-    if generator is not None:
+    if bucketed:
         chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
     result = []
     for rows in chunks:

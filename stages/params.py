@@ -48,6 +48,7 @@ class Params(_Strict):
     loss: Literal[LOSSES]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
+    trim_batches: bool
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]

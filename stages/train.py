@@ -129,7 +129,7 @@ def train(arch: str, params: Params) -> dict:
     train_split, val_split = load_split("train"), load_split("val")
     # Trimming a batch to its longest review changes nothing when pooling ignores padding;
     # `mean` pools over padding too (as the report does), so it keeps every position.
-    trim = params.pooling != "mean"
+    trim = params.trim_batches and params.pooling != "mean"
     val_batches = batches(val_split, EVAL_BATCH_SIZE, trim)
     model = build_model(arch, params, len(vocab)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
