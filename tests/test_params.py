@@ -48,3 +48,9 @@ def test_a_missing_file_says_where_to_run(project):
 def test_md5_may_be_null(project):
     set_params(project, data={"url": "/some/archive.tar.gz", "md5": None})
     assert load_params().data.md5 is None
+
+
+def test_the_allowed_archs_are_the_registered_layers():
+    from stages.models import RECURRENT_LAYERS
+
+    assert ARCHS == tuple(RECURRENT_LAYERS)
