@@ -101,6 +101,7 @@ def test_a_missing_input_names_the_file_and_the_stage_to_run(two_runs, missing, 
 
 
 def test_curve_figure_one_colour_per_arch_train_dashed_val_solid(two_runs):
+    set_params(two_runs, pooling="last", hidden=32)
     params = load_params()
     curves = pd.concat([plot.load_curves(arch) for arch in params.archs])
     figure = plot.curve_figure(curves, "acc", "Accuracy", params)
@@ -112,7 +113,7 @@ def test_curve_figure_one_colour_per_arch_train_dashed_val_solid(two_runs):
     assert figure.get_suptitle() == "Accuracy per epoch"
     assert (
         axes.get_title()
-        == "hidden=64, embed_dim=64, batch_size=64, loss=cross_entropy, pooling=mean, lr=0.001, epochs=10"
+        == "hidden=32, embed_dim=64, batch_size=64, loss=cross_entropy, pooling=last, lr=0.001, epochs=10"
     )
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert legend == ["rnn", "lstm_manual", "train", "validation"]
