@@ -39,13 +39,10 @@ def test_an_ablation_reruns_only_what_depends_on_its_param(baseline):
 
 def test_exp_show_lists_both_runs_with_their_metrics(baseline):
     shown = json.loads(run_command(["dvc", "exp", "show", "--json"], baseline).stdout)
-    runs = {
-        run.get("name") or run["rev"]: run for commit in shown for run in [commit, *(commit.get("experiments") or [])]
-    }
-    hidden16 = next(run for name, run in runs.items() if name == "hidden16" or run.get("name") == "hidden16")
+    names = {experiment.get("name") for commit in shown for experiment in commit.get("experiments") or []}
     text = json.dumps(shown)
     assert '"hidden": 16' in text and '"hidden": 8' in text
-    assert "hidden16" in json.dumps(hidden16)
+    assert "hidden16" in names
     assert text.count('"test_acc"') >= 2 * len(ARCHS)
 
 
