@@ -1,5 +1,6 @@
-"""What every stage shares: its error type, its entry point, and atomic outputs."""
+"""What every stage shares: its error type, its entry point, atomic outputs and file digests."""
 
+import hashlib
 import os
 import shutil
 import sys
@@ -39,3 +40,12 @@ def atomic_output(target: Path) -> Iterator[Path]:
         os.replace(staged, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

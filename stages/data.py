@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-PROCESSED_DIR = Path("data/processed")
-VOCAB_FILE = PROCESSED_DIR / "vocab.json"
+from stages.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+
 SPLITS = ("train", "val", "test")
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
@@ -30,13 +30,17 @@ def encode(tokens: list[str], token_ids: dict[str, int], seq_len: int, truncate:
     return [token_ids.get(token, UNK_ID) for token in kept]
 
 
+def padded_batch(encoded: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoded reviews as (ids (B, width) right-padded with <pad>, lengths (B,))."""
+    ids = torch.full((len(encoded), width), PAD_ID, dtype=torch.long)
+    for row, review in enumerate(encoded):
+        ids[row, : len(review)] = torch.tensor(review[:width], dtype=torch.long)
+    return ids, torch.tensor([min(len(review), width) for review in encoded])
+
+
 def load_vocab(path: Path = VOCAB_FILE) -> list[str]:
     """The vocabulary as a list: a token's id is its position."""
     return json.loads(path.read_text())
-
-
-def split_file(split: str, directory: Path = PROCESSED_DIR) -> Path:
-    return directory / f"{split}.safetensors"
 
 
 def load_split(split: str, directory: Path = PROCESSED_DIR) -> dict[str, torch.Tensor]:

@@ -5,7 +5,6 @@ The file is written beside its destination under a temporary name, checked (MD5 
 `data.md5` is set, then read through as a gzip tar), and only then moved into place.
 """
 
-import hashlib
 import tarfile
 import time
 import zlib
@@ -14,10 +13,10 @@ from pathlib import Path
 import fsspec
 from fsspec.callbacks import TqdmCallback
 
-from stages.common import StageError, atomic_output, run_stage
+from stages.common import StageError, atomic_output, file_digest, run_stage
 from stages.params import load_params
+from stages.paths import RAW_ARCHIVE
 
-RAW_ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
 ATTEMPTS = 3
 RETRY_DELAY_S = 2.0
 
@@ -49,18 +48,10 @@ def transfer(url: str, destination: Path, attempts: int = ATTEMPTS) -> None:
             time.sleep(RETRY_DELAY_S * attempt)
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_archive(path: Path, url: str, expected_md5: str | None) -> None:
     """Raise StageError unless `path` has the expected MD5 and reads through as a gzip tar."""
     if expected_md5 is not None:
-        actual = md5_of(path)
+        actual = file_digest(path, "md5")
         if actual != expected_md5.lower():
             raise StageError(
                 f"MD5 mismatch for data.url = {url!r}: expected {expected_md5}, got {actual}. "

@@ -1,25 +1,28 @@
-"""Stage `evaluate@<arch>`: score a trained model once on the official test split.
+"""Stage `evaluate@<arch>-<seed>`: score one trained model once on the official test split.
 
-    python -m stages.evaluate lstm
+    python -m stages.evaluate lstm 0
 
-Writes metrics/test/<arch>.json for the epoch with the best validation accuracy: test_acc,
+Writes metrics/test/<arch>-<seed>.json for the epoch with the best validation accuracy: test_acc,
 test_loss, precision, recall and F1 of the positive class, and the confusion matrix; plus
 final_test_acc, the accuracy of the last epoch (what the report quotes after 10 epochs).
 """
 
 import argparse
 import json
-from pathlib import Path
 
+from torch import Tensor
+
+from stages.checkpoint import load_checkpoint
 from stages.common import StageError, atomic_output, run_stage
-from stages.data import VOCAB_FILE, batches, load_split
-from stages.params import ARCHS, load_params
-from stages.train import EVAL_BATCH_SIZE, LOSS_FUNCTIONS, file_sha256, load_model, predict, resolve_device
+from stages.data import batches, load_split, load_vocab
+from stages.loops import EVAL_BATCH_SIZE, predict, resolve_device
+from stages.losses import LOSS_FUNCTIONS, LossFunction
+from stages.models import ARCHITECTURES
+from stages.params import load_params
+from stages.paths import VOCAB_FILE, model_file, run_name, test_metrics_file
 
-TEST_METRICS_DIR = Path("metrics/test")
 
-
-def scores(logits, labels, loss_fn) -> dict:
+def scores(logits: Tensor, labels: Tensor, loss_fn: LossFunction) -> dict:
     predicted = logits.argmax(dim=1)
     tp = int(((predicted == 1) & (labels == 1)).sum())
     tn = int(((predicted == 0) & (labels == 0)).sum())
@@ -41,20 +44,24 @@ def scores(logits, labels, loss_fn) -> dict:
 def main() -> None:
     params = load_params()  # first, so that a wrong -S value is reported by its key
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("arch", choices=ARCHS)
-    arch = parser.parse_args().arch
+    parser.add_argument("arch", choices=ARCHITECTURES)
+    parser.add_argument("seed", type=int)
+    args = parser.parse_args()
+    name, path = run_name(args.arch, args.seed), model_file(args.arch, args.seed)
+    checkpoint = load_checkpoint(path)
+    if checkpoint.vocab != load_vocab():
+        raise StageError(
+            f"{path} was trained with another vocabulary than {VOCAB_FILE}: rerun `dvc repro train@{name}`"
+        )
     device = resolve_device(params.device)
-    model, checkpoint = load_model(arch, device)
-    if checkpoint["vocab_sha256"] != file_sha256(VOCAB_FILE):
-        raise StageError(f"models/{arch}.pt was trained with another vocabulary: rerun `dvc repro train@{arch}`")
-    test_batches = batches(load_split("test"), EVAL_BATCH_SIZE, trim=checkpoint["pooling"] != "mean")
-    logits, labels = predict(model, test_batches, device)
+    test_batches = batches(load_split("test"), EVAL_BATCH_SIZE, trim=checkpoint.config.pooling != "mean")
+    logits, labels = predict(checkpoint.model().to(device), test_batches, device)
     metrics = scores(logits, labels, LOSS_FUNCTIONS[params.loss])
-    final_logits, _ = predict(load_model(arch, device, final=True)[0], test_batches, device)
+    final_logits, _ = predict(checkpoint.model(final=True).to(device), test_batches, device)
     metrics["final_test_acc"] = round(float((final_logits.argmax(dim=1) == labels).double().mean()), 6)
-    with atomic_output(TEST_METRICS_DIR / f"{arch}.json") as staged:
+    with atomic_output(test_metrics_file(args.arch, args.seed)) as staged:
         staged.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"{arch}: test acc {metrics['test_acc']:.4f}, loss {metrics['test_loss']:.4f}, F1 {metrics['f1']:.4f}")
+    print(f"{name}: test acc {metrics['test_acc']:.4f}, loss {metrics['test_loss']:.4f}, F1 {metrics['f1']:.4f}")
 
 
 if __name__ == "__main__":

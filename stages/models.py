@@ -18,6 +18,8 @@ gates come out of one multiplication.
 """
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -344,31 +346,64 @@ class TorchGRU(nn.GRU):
         return super().forward(x)[0]
 
 
-RECURRENT_LAYERS: dict[str, type[nn.Module]] = {
-    "rnn": TorchRNN,
-    "lstm": TorchLSTM,
-    "gru": TorchGRU,
-    "rnn_manual": ManualRNN,
-    "lstm_manual": ManualLSTM,
-    "gru_manual": ManualGRU,
+@dataclass(frozen=True)
+class Architecture:
+    """One entry of the registry: the recurrent layer, and torch's layer it must match (hand-written ones).
+
+    `layer(input_size, hidden_size)` maps x (T, B, input_size) to all its states (T, B, hidden_size).
+    """
+
+    layer: Callable[[int, int], nn.Module]
+    twin: str | None = None
+
+
+# The registry: the only list of architectures. params.yaml's `archs`, the stages, the benchmark and
+# the tests all take their names from here, so adding an architecture is one entry.
+ARCHITECTURES: dict[str, Architecture] = {
+    "rnn": Architecture(TorchRNN),
+    "lstm": Architecture(TorchLSTM),
+    "gru": Architecture(TorchGRU),
+    "rnn_manual": Architecture(ManualRNN, twin="rnn"),
+    "lstm_manual": Architecture(ManualLSTM, twin="lstm"),
+    "gru_manual": Architecture(ManualGRU, twin="gru"),
 }
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that shapes a classifier: built from the params, saved in the checkpoint, rebuilt from it."""
+
+    arch: str
+    vocab_size: int
+    embed_dim: int
+    hidden: int
+    pooling: str
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}")
+
+    @classmethod
+    def from_params(cls, arch: str, vocab_size: int, params: object) -> "ModelConfig":
+        """The config of `arch`, every other field read from the params attribute of the same name."""
+        named = {field.name: getattr(params, field.name) for field in fields(cls) if hasattr(params, field.name)}
+        return cls(**{**named, "arch": arch, "vocab_size": vocab_size})
 
 
 class SentimentClassifier(nn.Module):
     """Embedding -> recurrent layer -> pooling over time -> Linear -> ReLU -> Dropout -> Linear (2 logits)."""
 
-    def __init__(
-        self, arch: str, vocab_size: int, embed_dim: int, hidden: int, pooling: str, dropout: float = 0.5
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if arch not in RECURRENT_LAYERS:
-            raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(RECURRENT_LAYERS)}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
-        self.pooling = pooling
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.recurrent = RECURRENT_LAYERS[arch](embed_dim, hidden)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 2))
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=0)
+        self.recurrent = ARCHITECTURES[config.arch].layer(config.embed_dim, config.hidden)
+        self.head = nn.Sequential(
+            nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(config.hidden, 2)
+        )
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """ids (B, T), right-padded with 0, and lengths (B,) -> logits (B, 2)."""
@@ -382,11 +417,12 @@ class SentimentClassifier(nn.Module):
         lengths[b] steps; last: the state at step lengths[b] - 1. Lengths are clamped to [1, T], so an empty
         review reads as its first (padding) step.
         """
-        if self.pooling == "mean":
+        pooling = self.config.pooling
+        if pooling == "mean":
             return states.mean(0)
         T, B, _ = states.shape
         lengths = lengths.to(states.device).clamp(1, T)
-        if self.pooling == "last":
+        if pooling == "last":
             return states[lengths - 1, torch.arange(B, device=states.device)]
         mask = torch.arange(T, device=states.device).unsqueeze(1) < lengths  # (T, B)
         return (states * mask.unsqueeze(2)).sum(0) / lengths.unsqueeze(1)

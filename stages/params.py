@@ -1,25 +1,27 @@
-"""Load params.yaml and check every value before a stage does any work.
+"""Load params.yaml (as YAML 1.2, the way DVC reads it) and check every value before a stage does any work.
 
-A wrong value (`dvc exp run -S hidden=0`) stops the stage at once with a message
-that names the key, the value and what is allowed.
+A wrong value (`dvc exp run -S hidden=0`) stops the stage at once with a message that names
+the key, the value and what is allowed. Values are never coerced: a quoted number, a boolean
+where a number is meant or a float where an integer is meant is refused, not silently converted.
+The allowed architectures, losses and poolings are the registries' keys (stages/models.py,
+stages/losses.py), so they are listed nowhere else.
 """
 
 import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML, YAMLError
 
 from stages.common import StageError
-
-PARAMS_FILE = Path("params.yaml")
-ARCHS = ("rnn", "lstm", "gru", "rnn_manual", "lstm_manual", "gru_manual")
-LOSSES = ("cross_entropy", "nll", "nll_log_softmax", "multi_margin", "mse")
+from stages.losses import LOSS_FUNCTIONS
+from stages.models import ARCHITECTURES, POOLINGS
+from stages.paths import PARAMS_FILE
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataParams(_Strict):
@@ -34,18 +36,25 @@ class DataParams(_Strict):
         return md5
 
 
+def _unique(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("a value is listed twice")
+    return values
+
+
 class Params(_Strict):
     data: DataParams
     vocab_size: int = Field(gt=0)
     seq_len: int = Field(gt=0)
     truncate: Literal["head", "tail"]
     val_fraction: float = Field(gt=0, lt=1)
-    seed: int = Field(ge=0)
-    archs: list[str] = Field(min_length=1)
+    split_seed: int = Field(ge=0)
+    archs: list[Literal[tuple(ARCHITECTURES)]] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
     embed_dim: int = Field(gt=0)
     hidden: int = Field(gt=0)
-    pooling: Literal["mean", "masked_mean", "last"]
-    loss: Literal[LOSSES]
+    pooling: Literal[POOLINGS]
+    loss: Literal[tuple(LOSS_FUNCTIONS)]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     trim_batches: bool
@@ -53,34 +62,40 @@ class Params(_Strict):
     weight_decay: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
 
-    @field_validator("archs")
+    _check_archs = field_validator("archs")(_unique)
+
+    @field_validator("seeds")
     @classmethod
-    def _known_unique_archs(cls, archs: list[str]) -> list[str]:
-        unknown = [arch for arch in archs if arch not in ARCHS]
-        if unknown:
-            raise ValueError(f"unknown architecture {', '.join(unknown)}; choose from {', '.join(ARCHS)}")
-        if len(set(archs)) != len(archs):
-            raise ValueError("an architecture is listed twice")
-        return archs
+    def _unique_non_negative(cls, seeds: list[int]) -> list[int]:
+        if any(seed < 0 for seed in seeds):
+            raise ValueError("seeds must be at least 0")
+        return _unique(seeds)
 
 
 def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+    key = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+    value = error["input"]
     if error["type"] == "extra_forbidden":
         return f"unknown key '{key}' (allowed: {', '.join(Params.model_fields)}; under data: url, md5)"
     if error["type"] == "missing":
         return f"missing key '{key}'"
     message = error["msg"].removeprefix("Value error, ")
-    return f"'{key}' = {error['input']!r}: {message}"
+    if error["type"] == "literal_error" and key == "archs":
+        message = f"unknown architecture {value}; choose from {', '.join(ARCHITECTURES)}"
+    if isinstance(value, str) and re.fullmatch(r"[-+.\deE]+|true|false", value, re.IGNORECASE):
+        message += " (this value is a quoted string: write it without quotes)"
+    whole = error["loc"][1] if len(error["loc"]) > 1 and isinstance(error["loc"][1], int) else None
+    where = f" (item {whole})" if whole is not None else ""
+    return f"'{key}'{where} = {value!r}: {message}"
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate the params file; raise StageError listing every wrong key."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = YAML(typ="safe", pure=True).load(path.read_text())
     except FileNotFoundError:
         raise StageError(f"{path} not found: run the stage from the project root") from None
-    except yaml.YAMLError as error:
+    except YAMLError as error:
         raise StageError(f"{path} is not valid YAML: {error}") from None
     try:
         return Params.model_validate(raw)

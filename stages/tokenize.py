@@ -20,9 +20,9 @@ import torch
 from safetensors.torch import save_file
 
 from stages.common import StageError, atomic_output, run_stage
-from stages.data import PAD, PROCESSED_DIR, UNK, UNK_ID, encode, split_file, tokenize
-from stages.download import RAW_ARCHIVE
+from stages.data import PAD, UNK, UNK_ID, encode, tokenize
 from stages.params import load_params
+from stages.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
 
 REVIEW = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
 LABELS = {"neg": 0, "pos": 1}
@@ -129,7 +129,7 @@ def main() -> None:
     tokens = {split: [tokenize(text) for _, _, text in rows] for split, rows in reviews.items()}
     labels = {split: np.array([label for label, _, _ in rows]) for split, rows in reviews.items()}
 
-    train_rows, val_rows = stratified_split(labels["train"], params.val_fraction, params.seed)
+    train_rows, val_rows = stratified_split(labels["train"], params.val_fraction, params.split_seed)
     splits = {
         "train": ([tokens["train"][i] for i in train_rows], labels["train"][train_rows]),
         "val": ([tokens["train"][i] for i in val_rows], labels["train"][val_rows]),
@@ -147,8 +147,8 @@ def main() -> None:
                 split_tokens, split_labels.tolist(), token_ids, params.seq_len, params.truncate
             )
             save_file(tensors, split_file(split, out))
-        (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False) + "\n")
-        (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        (out / VOCAB_FILE.name).write_text(json.dumps(vocab, ensure_ascii=False) + "\n")
+        (out / STATS_FILE.name).write_text(json.dumps(stats, indent=2) + "\n")
     counts = ", ".join(f"{split} {stats[split]['reviews']:,}" for split in splits)
     print(f"tokenize: {counts} reviews, vocabulary {len(vocab):,} tokens, in {time.perf_counter() - start:.1f} s")
 

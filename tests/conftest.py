@@ -117,14 +117,14 @@ def dvc_project(tmp_path) -> Path:
     return make_dvc_project(tmp_path)
 
 
-TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8}
+TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8, "seeds": [0]}
 
 
 @pytest.fixture
 def tokenized(project) -> Path:
     """`project` with a tiny archive already tokenized and small model params; returns its root."""
     from stages import tokenize
-    from stages.download import RAW_ARCHIVE
+    from stages.paths import RAW_ARCHIVE
 
     set_params(project, **TINY_MODEL)
     build_archive(project / RAW_ARCHIVE, per_label=24)

@@ -1,0 +1,50 @@
+"""The project's file layout: every path a stage reads or writes, defined here once.
+
+dvc.yaml declares the same outputs for DVC; tests/test_dvc_yaml.py checks that the two agree.
+A training run is one (architecture, seed) pair, named `<arch>-<seed>` as DVC names its stages.
+"""
+
+from pathlib import Path
+
+PARAMS_FILE = Path("params.yaml")
+RAW_ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
+PROCESSED_DIR = Path("data/processed")
+VOCAB_FILE = PROCESSED_DIR / "vocab.json"
+STATS_FILE = PROCESSED_DIR / "stats.json"
+MODELS_DIR = Path("models")
+TRAIN_LOGS_DIR = Path("metrics/train")
+TEST_METRICS_DIR = Path("metrics/test")
+SUMMARY_FILE = Path("metrics/summary.json")
+PLOTS_DIR = Path("plots")
+REPORT_FILE = Path("reports/results.md")
+
+
+def run_name(arch: str, seed: int) -> str:
+    """The name of one training run, as in the stage names train@<arch>-<seed>."""
+    return f"{arch}-{seed}"
+
+
+def split_file(split: str, directory: Path = PROCESSED_DIR) -> Path:
+    return directory / f"{split}.safetensors"
+
+
+def model_file(arch: str, seed: int) -> Path:
+    return MODELS_DIR / f"{run_name(arch, seed)}.pt"
+
+
+def train_log_dir(arch: str, seed: int) -> Path:
+    """dvclive's directory of one run: metrics.json (summary) and plots/metrics/**.tsv (per epoch)."""
+    return TRAIN_LOGS_DIR / run_name(arch, seed)
+
+
+def epoch_log_file(arch: str, seed: int, split: str, metric: str) -> Path:
+    """One metric per epoch, as dvclive writes it: a TSV with columns step and <metric>."""
+    return train_log_dir(arch, seed) / "plots" / "metrics" / split / f"{metric}.tsv"
+
+
+def train_summary_file(arch: str, seed: int) -> Path:
+    return train_log_dir(arch, seed) / "metrics.json"
+
+
+def test_metrics_file(arch: str, seed: int) -> Path:
+    return TEST_METRICS_DIR / f"{run_name(arch, seed)}.json"
