@@ -3,6 +3,7 @@
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,8 +15,17 @@ class StageError(Exception):
     """A failure the user can fix: the message says what failed, which value, and what to do."""
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a StageError becomes a one-paragraph message and exit status 1."""
+    """Run a stage's main(); a StageError becomes a one-paragraph message and exit status 1.
+
+    SIGTERM (a killed `dvc exp run`, a cancelled queue task) exits like Ctrl-C, through every
+    `finally`, so atomic_output removes its temporary files.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         main()
     except StageError as error:
