@@ -6,21 +6,23 @@
 
 For every architecture it times, side by side in one run:
 
-- project: the project's own code, `stages.train.train_epoch` on `stages.data.batches` (reviews of
-  similar length, each batch cut to its longest review) with `SentimentClassifier(pooling="masked_mean")`,
-  Adam and cross-entropy; evaluation is `stages.train.predict` (inference mode) on batches of
-  EVAL_BATCH_SIZE, as in `stages/train.py`.
+- project: the project's own code, `stages.loops.train_epoch` on `stages.data.batches` (reviews of
+  similar length, each batch cut to its longest review) with a masked_mean `SentimentClassifier`,
+  Adam (params.yaml's lr and weight_decay) and cross-entropy; evaluation is `stages.loops.predict` (inference mode) on batches of
+  EVAL_BATCH_SIZE, as `stages/train.py` does.
 - reference: a plain loop like the report's: batches in random order at the full padded length,
   a batch-first `Embedding -> recurrent -> mean over time -> Linear -> ReLU -> Dropout -> Linear`,
   the same optimizer and loss, evaluation under torch.no_grad in batches of the same size. For
   the `*_manual` archs the recurrent layer is the report's naive hand-written cell: a Python loop
-  over time steps, one nn.Linear per gate on torch.cat([h, x_t]), autograd doing the backward.
+  over time steps, one nn.Linear per gate on torch.cat([h, x_t]), autograd doing the backward. An
+  architecture the report did not have runs its registered layer (stages/models.py) in this loop.
 
 Each epoch (and each evaluation pass) runs `--repeats` times after a one-batch warm-up; the
 median is reported. An epoch's time includes making its batches, as stages/train.py's
 epoch_seconds does; the project's loop runs with deterministic algorithms on, as stages/train.py
 sets them, the reference loop with them off. Tokens are real tokens (the sum of the reviews' lengths, padding excluded),
-counted the same for both loops. Ratios: manual / torch time of the project's code (the goal:
+counted the same for both loops. Ratios: manual / torch time of the project's code, each
+hand-written layer against its registered `twin` (the goal:
 at most 1.25x on CPU, 3x on GPU), and reference / project time per arch (the speedup over the
 report's loop).
 
@@ -49,17 +51,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stages.common import run_stage
-from stages.data import PAD_ID, PROCESSED_DIR, VOCAB_FILE, batches, load_split, load_vocab, split_file
-from stages.models import SentimentClassifier
-from stages.params import ARCHS
-from stages.train import EVAL_BATCH_SIZE, predict, resolve_device, train_epoch
+from stages.data import PAD_ID, batches, load_split, load_vocab
+from stages.loops import EVAL_BATCH_SIZE, predict, resolve_device, train_epoch
+from stages.models import ARCHITECTURES, ModelConfig, SentimentClassifier
+from stages.params import load_params
+from stages.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE, split_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
-LR, WEIGHT_DECAY = 1e-3, 1e-4  # params.yaml's defaults, for both loops
-SYNTHETIC_VOCAB = 20002  # 20,000 words plus <pad> and <unk>, as params.yaml's vocab_size gives
+DEFAULTS = load_params(ROOT / PARAMS_FILE)  # lr, weight_decay and vocab_size as the pipeline has them
+SYNTHETIC_VOCAB = DEFAULTS.vocab_size + 2  # the words plus <pad> and <unk>
 MEDIAN_LENGTH, LENGTH_SIGMA, MIN_LENGTH = 174, 0.75, 10  # IMDB: median 174 tokens, mean about 230
-MANUAL_TWINS = {"rnn_manual": "rnn", "lstm_manual": "lstm", "gru_manual": "gru"}
 GOALS = {"cpu": 1.25, "cuda": 3.0}  # the most a manual layer's epoch may take, in times its torch twin's
 
 
@@ -141,6 +143,18 @@ class BatchFirst(nn.Module):
         return self.layer(x)[0]
 
 
+class TimeMajor(nn.Module):
+    """The project's registered layer of an architecture that the report did not write, run batch first."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer(x.transpose(0, 1)).transpose(0, 1)
+
+
+# The report's own layers; an architecture it did not have runs the registry's layer in the report's loop.
 REFERENCE_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
     "rnn": lambda embed_dim, hidden: BatchFirst(nn.RNN(embed_dim, hidden, batch_first=True)),
     "lstm": lambda embed_dim, hidden: BatchFirst(nn.LSTM(embed_dim, hidden, batch_first=True)),
@@ -151,13 +165,19 @@ REFERENCE_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
 }
 
 
+def reference_layer(arch: str, embed_dim: int, hidden: int) -> nn.Module:
+    if arch in REFERENCE_LAYERS:
+        return REFERENCE_LAYERS[arch](embed_dim, hidden)
+    return TimeMajor(ARCHITECTURES[arch].layer(embed_dim, hidden))
+
+
 class ReferenceClassifier(nn.Module):
     """The report's model: Embedding -> recurrent -> mean over all T steps -> Linear -> ReLU -> Dropout -> Linear."""
 
     def __init__(self, arch: str, vocab_size: int, embed_dim: int, hidden: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.recurrent = REFERENCE_LAYERS[arch](embed_dim, hidden)
+        self.recurrent = reference_layer(arch, embed_dim, hidden)
         self.linear1 = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(0.5)
         self.linear2 = nn.Linear(hidden, 2)
@@ -206,8 +226,9 @@ Loops = tuple[Callable[[], object], Callable[[], object]]
 def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, args: argparse.Namespace) -> Loops:
     """A fresh project model, warmed up; returns (one training epoch, one evaluation pass) on it."""
     torch.manual_seed(SEED)
-    model = SentimentClassifier(arch, vocab_size, args.embed_dim, args.hidden, "masked_mean").to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    config = ModelConfig(arch, vocab_size, args.embed_dim, args.hidden, pooling="masked_mean")
+    model = SentimentClassifier(config).to(args.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, weight_decay=DEFAULTS.weight_decay)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = batches(split, EVAL_BATCH_SIZE, trim=True)
 
@@ -228,7 +249,7 @@ def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, args: 
     """A fresh reference model, warmed up; returns (one training epoch, one evaluation pass) on it."""
     torch.manual_seed(SEED)
     model = ReferenceClassifier(arch, vocab_size, args.embed_dim, args.hidden).to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, weight_decay=DEFAULTS.weight_decay)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = list(
         zip(split["ids"].long().split(args.batch_size), split["labels"].split(args.batch_size), strict=True)
@@ -310,7 +331,8 @@ def ratios(results: list[dict], device: torch.device) -> tuple[list[dict], list[
     found = {(result["arch"], result["mode"]): result for result in results}
     goal = GOALS[device.type]
     manual_vs_torch = []
-    for manual, twin in MANUAL_TWINS.items():
+    twins = {arch: entry.twin for arch, entry in ARCHITECTURES.items() if entry.twin}
+    for manual, twin in twins.items():
         if (manual, "project") in found and (twin, "project") in found:
             slow, fast = found[manual, "project"], found[twin, "project"]
             train_ratio = slow["train_seconds"] / fast["train_seconds"]
@@ -392,7 +414,12 @@ def positive(text: str) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--archs", nargs="+", choices=ARCHS, default=list(ARCHS), metavar="ARCH", help=f"default: {' '.join(ARCHS)}"
+        "--archs",
+        nargs="+",
+        choices=ARCHITECTURES,
+        default=list(ARCHITECTURES),
+        metavar="ARCH",
+        help=f"default: {' '.join(ARCHITECTURES)}",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
     parser.add_argument("--reviews", type=positive, default=25000, help="reviews per epoch (default: 25000)")

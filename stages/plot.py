@@ -1,22 +1,22 @@
-"""Stage `plot`: per-epoch curves and test accuracy of every architecture, as figures and tables.
+"""Stage `plot`: per-epoch curves and test accuracy of every architecture, as means over seeds with 95% intervals.
 
     python -m stages.plot
 
-Reads, for each arch in `archs`, the per-epoch metrics that train@<arch> logged
-(metrics/train/<arch>/plots/metrics/{train,val}/{acc,loss}.tsv) and the test metrics of
-evaluate@<arch> (metrics/test/<arch>.json). Writes plots/ as a whole:
+Reads every run's per-epoch log (train@<arch>-<seed>) and the aggregate stage's summary, and writes plots/:
 
-- accuracy.png, loss.png: train (dashed) and validation (solid) per epoch, one colour per architecture;
-- test_accuracy.png: test accuracy per architecture (model of the best-validation epoch);
-- curves.csv (arch, epoch, split, acc, loss) and test_accuracy.csv (arch, test_acc, final_test_acc):
-  the same data, which `dvc plots show` and `dvc plots diff` draw (see the plots section of dvc.yaml).
+- accuracy.png, loss.png: the mean over seeds per epoch with its 95% band, train dashed and
+  validation solid, one colour per architecture;
+- test_accuracy.png: test accuracy per architecture, the mean over seeds with its 95% error bar, for
+  the best-validation epoch and the last epoch, with the report's figure (one run, last epoch) beside;
+  the axis is zoomed to the data, so differences of a point stay visible;
+- curves.csv (arch, split, epoch, n, acc, acc_low, acc_high, loss, loss_low, loss_high) and
+  test_accuracy.csv (arch, measure, test_acc, low, high, n): the same data, drawn by `dvc plots show`
+  and `dvc plots diff` (templates in .dvc/plots/). An interval that one seed cannot give is left empty.
 
 Figures are drawn on matplotlib Figure objects, rendered by the Agg backend, without pyplot.
 """
 
-import json
 import math
-from pathlib import Path
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -24,64 +24,58 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from stages.common import StageError, atomic_output, run_stage
-from stages.params import ARCHS, Params, load_params
+from stages import published, runs
+from stages.common import atomic_output, run_stage
+from stages.models import ARCHITECTURES
+from stages.params import Params, load_params
+from stages.paths import PLOTS_DIR
+from stages.stats import CONFIDENCE, estimate
 
-TRAIN_METRICS_DIR = Path("metrics/train")  # written by train@<arch>
-TEST_METRICS_DIR = Path("metrics/test")  # written by evaluate@<arch>
-PLOTS_DIR = Path("plots")
-CURVE_COLUMNS = ["arch", "epoch", "split", "acc", "loss"]
 LINE_STYLES = {"train": "--", "val": "-"}
 SPLIT_NAMES = {"train": "train", "val": "validation"}
-COLOURS = {arch: f"C{index}" for index, arch in enumerate(ARCHS)}  # an architecture keeps its colour in every run
+COLOURS = {arch: f"C{index}" for index, arch in enumerate(ARCHITECTURES)}  # an architecture keeps its colour
 TITLE_PARAMS = ("hidden", "embed_dim", "batch_size", "loss", "pooling", "lr", "epochs")
+# test_accuracy.csv's measures: ours (the mean over seeds) for two epochs, and the report's single run.
+MEASURES = {"test_acc": "best-validation epoch", "final_test_acc": "last epoch", "report": "the report (last epoch)"}
+MARKERS = {"test_acc": "o", "final_test_acc": "s", "report": "X"}
 
 
-def _missing(path: Path, target: str) -> StageError:
-    return StageError(
-        f"{path} not found: it is written by stage {target}; run `dvc repro {target}` (or `dvc repro` for everything)"
-    )
+def band(values: pd.Series) -> pd.Series:
+    """n, mean and the 95% interval's ends (NaN with one value) of one metric's values over seeds."""
+    result = estimate(values.tolist())
+    low, high = (math.nan, math.nan) if result.half_width is None else (result.low, result.high)
+    return pd.Series({"n": result.n, "mean": result.mean, "low": low, "high": high})
 
 
-def read_json(path: Path, target: str) -> dict:
-    """The JSON file `path`, which stage `target` writes; StageError if it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise _missing(path, target) from None
-    except json.JSONDecodeError as error:
-        raise StageError(f"{path} is not valid JSON ({error}): rewrite it with `dvc repro --force {target}`") from None
+def curve_table(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per arch, split and epoch, over seeds: n and, for acc and loss, the mean with its 95% interval."""
+    groups = per_run.groupby(["arch", "split", "epoch"], sort=False)
+    columns = {}
+    for metric in runs.EPOCH_METRICS:
+        stats = groups[metric].apply(band).unstack()
+        columns["n"] = stats["n"].astype(int)
+        columns |= {metric: stats["mean"], f"{metric}_low": stats["low"], f"{metric}_high": stats["high"]}
+    return pd.DataFrame(columns).reset_index()
 
 
-def epoch_metric(arch: str, split: str, metric: str) -> pd.Series:
-    """One metric of `arch` per epoch (dvclive's step), from train@<arch>'s log."""
-    path = TRAIN_METRICS_DIR / arch / "plots" / "metrics" / split / f"{metric}.tsv"
-    try:
-        log = pd.read_csv(path, sep="\t")
-    except FileNotFoundError:
-        raise _missing(path, f"train@{arch}") from None
-    return log.set_index("step")[metric].rename_axis("epoch")
-
-
-def load_curves(arch: str) -> pd.DataFrame:
-    """Accuracy and loss of `arch` per epoch and split, with the columns of curves.csv."""
-    splits = [
-        pd.concat({metric: epoch_metric(arch, split, metric) for metric in ("acc", "loss")}, axis=1)
-        .reset_index()
-        .assign(arch=arch, split=split)
-        for split in LINE_STYLES
-    ]
-    return pd.concat(splits, ignore_index=True)[CURVE_COLUMNS]
-
-
-def load_test_metrics(arch: str) -> dict:
-    """What evaluate@<arch> wrote: test_acc, final_test_acc, test_loss, f1, ..."""
-    return read_json(TEST_METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
+def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
+    """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n."""
+    rows = []
+    for arch in archs:
+        for key in ("test_acc", "final_test_acc"):
+            stats = summary[arch][key]
+            half = stats["ci95"]
+            low, high = (math.nan, math.nan) if half is None else (stats["mean"] - half, stats["mean"] + half)
+            rows.append([arch, MEASURES[key], stats["mean"], low, high, summary[arch]["n"]])
+        if arch in published.TEST_ACCURACY:
+            rows.append([arch, MEASURES["report"], published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
+    return pd.DataFrame(rows, columns=["arch", "measure", "test_acc", "low", "high", "n"])
 
 
 def params_caption(params: Params) -> str:
     """The params that shape the curves, as `name=value, ...` for figure titles."""
-    return ", ".join(f"{name}={getattr(params, name)}" for name in TITLE_PARAMS)
+    seeds = f"{len(params.seeds)} seed{'s' if len(params.seeds) > 1 else ''}"
+    return ", ".join([*(f"{name}={getattr(params, name)}" for name in TITLE_PARAMS), seeds])
 
 
 def _figure(title: str, params: Params) -> tuple[Figure, Axes]:
@@ -94,10 +88,13 @@ def _figure(title: str, params: Params) -> tuple[Figure, Axes]:
 
 
 def curve_figure(curves: pd.DataFrame, metric: str, label: str, params: Params) -> Figure:
-    """`metric` per epoch: one colour per architecture, train dashed and validation solid."""
-    figure, axes = _figure(f"{label} per epoch", params)
+    """`metric` per epoch, mean over seeds with a shaded 95% band: one colour per arch, train dashed."""
+    interval = f"mean over seeds, {CONFIDENCE:.0%} band"
+    figure, axes = _figure(f"{label} per epoch ({interval})", params)
     for (arch, split), run in curves.groupby(["arch", "split"], sort=False):
-        axes.plot(run["epoch"], run[metric], LINE_STYLES[split], color=COLOURS[arch], marker="o", markersize=3)
+        colour = COLOURS[arch]
+        axes.plot(run["epoch"], run[metric], LINE_STYLES[split], color=colour, marker="o", markersize=3)
+        axes.fill_between(run["epoch"], run[f"{metric}_low"], run[f"{metric}_high"], color=colour, alpha=0.15)
     axes.set(xlabel="epoch", ylabel=label.lower())
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     legend = [Line2D([], [], color=COLOURS[arch], label=arch) for arch in curves["arch"].unique()]
@@ -109,22 +106,34 @@ def curve_figure(curves: pd.DataFrame, metric: str, label: str, params: Params) 
 
 
 def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
-    """Test accuracy (best-validation epoch) per architecture, its value written on each bar."""
-    figure, axes = _figure("Test accuracy", params)
-    bars = axes.bar(table["arch"], table["test_acc"], color=[COLOURS[arch] for arch in table["arch"]])
-    axes.bar_label(bars, fmt="%.4f", padding=2)
-    axes.set(xlabel="architecture", ylabel="test accuracy (best-validation epoch)", ylim=(0, 1.08))
-    axes.grid(axis="x", visible=False)
+    """Test accuracy per arch: our means with 95% error bars and the report's figures, on a zoomed axis."""
+    figure, axes = _figure(f"Test accuracy (mean over seeds, {CONFIDENCE:.0%} interval)", params)
+    archs = list(dict.fromkeys(table["arch"]))
+    offsets = dict(zip(MEASURES.values(), (-0.2, 0.0, 0.2), strict=True))
+    for key, measure in MEASURES.items():
+        rows = table[table["measure"] == measure]
+        y = [archs.index(arch) + offsets[measure] for arch in rows["arch"]]
+        errors = [rows["test_acc"] - rows["low"], rows["high"] - rows["test_acc"]]
+        axes.errorbar(
+            rows["test_acc"], y, xerr=errors, fmt=MARKERS[key], color="black" if key == "report" else None,
+            capsize=4, label=measure,
+        )  # fmt: skip
+    lowest = table[["test_acc", "low"]].min().min()
+    highest = table[["test_acc", "high"]].max().max()
+    margin = max((highest - lowest) * 0.15, 0.002)
+    axes.set_xlim(lowest - margin, highest + margin)
+    axes.set_yticks(range(len(archs)), archs)
+    axes.invert_yaxis()
+    axes.set(xlabel="test accuracy", ylabel="architecture")
+    figure.legend(loc="outside lower center", ncols=len(MEASURES), frameon=False)
     return figure
 
 
 def main() -> None:
     params = load_params()
-    curves = pd.concat([load_curves(arch) for arch in params.archs], ignore_index=True)
-    test_accuracy = pd.DataFrame(
-        [{"arch": arch, **load_test_metrics(arch)} for arch in params.archs],
-        columns=["arch", "test_acc", "final_test_acc"],
-    )
+    per_run = pd.concat([runs.curves(arch, seed) for arch in params.archs for seed in params.seeds])
+    curves = curve_table(per_run)
+    test_accuracy = test_accuracy_table(runs.summary(), params.archs)
     figures = {
         "accuracy.png": curve_figure(curves, "acc", "Accuracy", params),
         "loss.png": curve_figure(curves, "loss", "Loss", params),
@@ -132,13 +141,11 @@ def main() -> None:
     }
     with atomic_output(PLOTS_DIR) as staged:
         staged.mkdir()
-        curves.to_csv(staged / "curves.csv", index=False)
-        test_accuracy.to_csv(staged / "test_accuracy.csv", index=False)
+        curves.to_csv(staged / "curves.csv", index=False, float_format="%.6g")
+        test_accuracy.to_csv(staged / "test_accuracy.csv", index=False, float_format="%.6g")
         for name, figure in figures.items():
             figure.savefig(staged / name, dpi=120)
-    print(
-        f"plot: {', '.join(params.archs)} -> {PLOTS_DIR}/ ({', '.join([*figures, 'curves.csv', 'test_accuracy.csv'])})"
-    )
+    print(f"plot: {', '.join(params.archs)} x {len(params.seeds)} seeds -> {PLOTS_DIR}/")
 
 
 if __name__ == "__main__":

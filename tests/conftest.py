@@ -1,6 +1,7 @@
 """Tiny archives in the aclImdb layout, built per test, and a scratch project to run stages in."""
 
 import io
+import json
 import os
 import random
 import shutil
@@ -130,3 +131,40 @@ def tokenized(project) -> Path:
     build_archive(project / RAW_ARCHIVE, per_label=24)
     tokenize.main()
     return project
+
+
+EPOCHS = 3
+
+
+def made_up_accuracy(arch: str, seed: int, split: str, epoch: int) -> float:
+    """A made-up accuracy, different for every arch, seed, split and epoch."""
+    return round(0.5 + 0.1 * epoch + (0.02 if split == "train" else 0) + 0.001 * len(arch) + 0.0001 * seed, 6)
+
+
+def write_run(
+    root: Path, arch: str, seed: int, test_acc: float = 0.8125, diverged: bool = False, epochs: int = EPOCHS
+) -> None:
+    """What train@<arch>-<seed> and evaluate@<arch>-<seed> write, with made-up values (no training)."""
+    import pandas as pd
+
+    from stages import paths
+
+    for split in ("train", "val"):
+        steps = range(1, epochs + 1)
+        values = {"acc": [made_up_accuracy(arch, seed, split, step) for step in steps], "loss": [1 / s for s in steps]}
+        for metric, column in values.items():
+            path = root / paths.epoch_log_file(arch, seed, split, metric)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame({"step": steps, metric: column}).to_csv(path, sep="\t", index=False)
+    summary = {"best_epoch": 2, "best_val_acc": 0.7, "train_minutes": 1.5, "diverged": diverged, "device": "cpu"}
+    (root / paths.train_summary_file(arch, seed)).write_text(json.dumps(summary))
+    test = {"test_acc": test_acc, "final_test_acc": round(test_acc - 0.01, 6), "test_loss": 0.35, "f1": 0.81}
+    (root / paths.TEST_METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    (root / paths.test_metrics_file(arch, seed)).write_text(json.dumps(test))
+
+
+def write_study(root: Path, accuracies: dict[str, list[float]], diverged: tuple[str, ...] = ()) -> None:
+    """write_run for every arch and seed 0, 1, ...: accuracies[arch][seed] is its test accuracy."""
+    for arch, values in accuracies.items():
+        for seed, value in enumerate(values):
+            write_run(root, arch, seed, test_acc=value, diverged=arch in diverged)

@@ -1,6 +1,6 @@
 import torch
 
-from stages.data import PAD_ID, UNK_ID, batches, encode, tokenize
+from stages.data import PAD_ID, UNK_ID, batches, encode, padded_batch, tokenize
 
 
 def test_tokenize_strips_markup_lowercases_and_keeps_inner_apostrophes():
@@ -58,3 +58,8 @@ def test_evaluation_batches_keep_every_review_once():
     made = batches(split, 2, trim=True)
     assert [lengths.tolist() for _, lengths, _ in made] == [[5, 4], [3, 2], [1]]
     assert [ids.shape[1] for ids, _, _ in made] == [5, 3, 1]
+
+
+def test_padded_batch_pads_with_pad_and_cuts_to_the_width():
+    ids, lengths = padded_batch([[5, 6, 7], [8], []], width=2)
+    assert ids.tolist() == [[5, 6], [8, PAD_ID], [PAD_ID, PAD_ID]] and lengths.tolist() == [2, 1, 0]

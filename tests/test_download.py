@@ -7,7 +7,7 @@ from conftest import build_archive, set_params
 
 from stages import download
 from stages.common import StageError
-from stages.download import RAW_ARCHIVE
+from stages.paths import RAW_ARCHIVE
 
 
 def md5(path):

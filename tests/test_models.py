@@ -7,15 +7,17 @@ import torch
 
 from stages import models
 from stages.models import (
+    ARCHITECTURES,
     POOLINGS,
-    RECURRENT_LAYERS,
+    Architecture,
     GRUFunction,
     LSTMFunction,
+    ModelConfig,
     RNNFunction,
     SentimentClassifier,
 )
 
-PAIRS = [("rnn_manual", "rnn"), ("lstm_manual", "lstm"), ("gru_manual", "gru")]
+PAIRS = [(arch, entry.twin) for arch, entry in ARCHITECTURES.items() if entry.twin]
 FUNCTIONS = [
     pytest.param(RNNFunction, 1, id="rnn"),
     pytest.param(LSTMFunction, 4, id="lstm"),
@@ -32,8 +34,8 @@ def seed():
 
 def twin_layers(manual_arch: str, torch_arch: str, input_size: int, hidden_size: int):
     """A torch layer and a hand-written one holding the same weights."""
-    reference = RECURRENT_LAYERS[torch_arch](input_size, hidden_size)
-    manual = RECURRENT_LAYERS[manual_arch](input_size, hidden_size)
+    reference = ARCHITECTURES[torch_arch].layer(input_size, hidden_size)
+    manual = ARCHITECTURES[manual_arch].layer(input_size, hidden_size)
     with torch.no_grad():
         for name in PARAMS:
             getattr(manual, name).copy_(getattr(reference, f"{name}_l0"))
@@ -42,7 +44,7 @@ def twin_layers(manual_arch: str, torch_arch: str, input_size: int, hidden_size:
 
 @pytest.mark.parametrize("manual_arch, torch_arch", PAIRS)
 def test_manual_parameters_have_torch_layout_and_init(manual_arch, torch_arch):
-    manual, reference = RECURRENT_LAYERS[manual_arch](5, 7), RECURRENT_LAYERS[torch_arch](5, 7)
+    manual, reference = ARCHITECTURES[manual_arch].layer(5, 7), ARCHITECTURES[torch_arch].layer(5, 7)
     for name in PARAMS:
         param = getattr(manual, name)
         assert param.shape == getattr(reference, f"{name}_l0").shape
@@ -128,11 +130,11 @@ def make_batch(batch: int, length: int, lengths: list[int], vocab: int = 30):
 
 
 def classifier(arch: str = "lstm_manual", pooling: str = "mean") -> SentimentClassifier:
-    return SentimentClassifier(arch, vocab_size=30, embed_dim=5, hidden=6, pooling=pooling).eval()
+    return SentimentClassifier(ModelConfig(arch, vocab_size=30, embed_dim=5, hidden=6, pooling=pooling)).eval()
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-@pytest.mark.parametrize("arch", RECURRENT_LAYERS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_classifier_output_shape(arch, pooling):
     model = classifier(arch, pooling).train()
     ids, lengths = make_batch(3, 8, [8, 5, 1])
@@ -180,6 +182,32 @@ def test_empty_review(pooling):
 
 def test_unknown_arch_or_pooling():
     with pytest.raises(ValueError, match="'transformer'.*lstm_manual"):
-        SentimentClassifier("transformer", 30, 5, 6, "mean")
+        ModelConfig("transformer", 30, 5, 6, "mean")
     with pytest.raises(ValueError, match="'max'.*masked_mean"):
-        SentimentClassifier("lstm", 30, 5, 6, "max")
+        ModelConfig("lstm", 30, 5, 6, "max")
+
+
+def test_the_config_takes_every_field_it_has_from_the_params():
+    class Params:
+        embed_dim, hidden, pooling, lr, dropout = 7, 9, "last", 0.1, 0.25
+
+    config = ModelConfig.from_params("gru", 50, Params())
+    assert config == ModelConfig("gru", 50, embed_dim=7, hidden=9, pooling="last", dropout=0.25)
+
+
+class TwoLayerGRU(torch.nn.GRU):
+    """A throwaway architecture: what a new registry entry looks like."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size, num_layers=2)
+
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+def test_a_new_registry_entry_is_a_working_classifier(monkeypatch):
+    monkeypatch.setitem(ARCHITECTURES, "gru2", Architecture(TwoLayerGRU))
+    model = classifier("gru2", "masked_mean").train()
+    ids, lengths = make_batch(3, 8, [8, 5, 1])
+    model(ids, lengths).sum().backward()
+    assert model.recurrent.num_layers == 2 and model.embedding.weight.grad is not None

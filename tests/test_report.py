@@ -1,77 +1,102 @@
-"""The report stage, on small metrics files that the tests write (no training)."""
+"""The report stage, on per-seed metrics files that the tests write (no training)."""
 
 import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import set_params
-from test_plot import write_run
+from conftest import set_params, write_study
 
-from stages import report
+from stages import aggregate, published, report
 from stages.common import StageError
-from stages.download import RAW_ARCHIVE
+from stages.paths import RAW_ARCHIVE, REPORT_FILE
 
 ARCHIVE_BYTES = b"stands in for the archive"
+# lstm beats rnn by 2 points on every seed; gru ties lstm on average (+-0.5 points, seed by seed).
+STUDY = {"rnn": [0.84, 0.845, 0.85], "lstm": [0.86, 0.865, 0.87], "gru": [0.865, 0.86, 0.87]}
 
 
 @pytest.fixture
-def two_runs(project) -> Path:
-    """`project` with archs = [rnn, gru], their metrics files and a downloaded archive."""
-    set_params(project, archs=["rnn", "gru"], hidden=128)
-    write_run(project, "rnn", test_acc=0.8125)
-    write_run(project, "gru", test_acc=0.8642, diverged=True)
+def study(project) -> Path:
+    set_params(project, archs=list(STUDY), seeds=[0, 1, 2], hidden=128)
+    write_study(project, STUDY)
+    aggregate.main()
     (project / RAW_ARCHIVE).parent.mkdir(parents=True)
     (project / RAW_ARCHIVE).write_bytes(ARCHIVE_BYTES)
     return project
 
 
-def cells(text: str, arch: str) -> list[str]:
-    """The cells of `arch`'s row in the markdown results table."""
-    row = next(line for line in text.splitlines() if line.startswith(f"| {arch} "))
-    return [cell.strip() for cell in row.strip("|").split("|")]
+def rows(text: str, first_cell: str | None = None) -> list[list[str]]:
+    """The cells of every markdown table row, or of those whose first cell is `first_cell`."""
+    cells = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|")
+    ]
+    return [row for row in cells if first_cell is None or row[0] == first_cell]
 
 
-def test_one_row_per_arch_with_its_results(two_runs):
+def test_means_intervals_and_the_reports_figure_per_arch(study):
     report.main()
-    text = (two_runs / "reports" / "results.md").read_text()
-    header = [cell.strip() for cell in text.splitlines()[2].strip("|").split("|")]
-    assert header == ["arch", *report.COLUMNS]
-    assert cells(text, "rnn") == ["rnn", "0.8125", "0.8025", "0.3500", "0.8100", "2", "1.50", "no"]
-    assert cells(text, "gru") == ["gru", "0.8642", "0.8542", "0.3500", "0.8100", "2", "1.50", "yes"]
+    text = (study / REPORT_FILE).read_text()
+    assert "3 training seeds per architecture (0, 1, 2)" in text
+    lstm = rows(text, "lstm")[0]
+    assert lstm[:2] == ["lstm", "3"]
+    assert lstm[2].startswith("0.8650 [0.8526, 0.8774]")  # 0.865 +- 4.303 * 0.005 / sqrt(3)
+    assert (
+        lstm[3].startswith("0.8550 [") and lstm[4] == f"{published.TEST_ACCURACY['lstm']:.4f}" and lstm[5] == "0 of 3"
+    )
 
 
-def test_lists_params_data_device_and_links_the_figures(two_runs):
+def test_differences_and_claims_get_verdicts(study):
     report.main()
-    text = (two_runs / "reports" / "results.md").read_text()
+    text = (study / REPORT_FILE).read_text()
+    (lstm_rnn,) = rows(text, "lstm − rnn")
+    assert lstm_rnn[1:3] == ["3", "+2.00"] and lstm_rnn[4] == "lstm better"
+    (gru_lstm,) = rows(text, "gru − lstm")
+    assert gru_lstm[4] == "no detectable difference at 95%"
+    claims = {row[0]: row[1:] for row in rows(text) if row[0] in {c.text for c in published.ARCHITECTURE_CLAIMS}}
+    assert claims["LSTM is slightly better than the plain RNN"][0].startswith("holds (lstm − rnn = +2.00 points")
+    assert claims["LSTM and GRU differ little"][0].startswith("holds at this n: no difference detectable")
+    assert claims["LSTM passes 85% test accuracy"][1].startswith("holds: above 0.85")
+    assert claims["the plain RNN stays just below 85%"][1].startswith("not detectable at this n")
+    assert "the hand-written LSTM does as well as nn.LSTM" not in claims  # lstm_manual did not run
+
+
+def test_every_run_the_setup_and_the_figures(study):
+    report.main()
+    text = (study / REPORT_FILE).read_text()
+    assert len(rows(text, "gru")) == 1 + 3  # its summary row and its three runs
+    assert rows(text, "gru")[1][:4] == ["gru", "0", "0.8650", "0.8550"]
     params = text.split("```yaml\n")[1].split("```")[0]
-    assert "hidden: 128" in params and "archs: [rnn, gru]" in params
-    assert "url:" not in params and "md5:" not in params
-    url = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-    assert f"- data: {url} (archive MD5 `{hashlib.md5(ARCHIVE_BYTES).hexdigest()}`)" in text
-    assert "- device: cpu" in text
+    assert "hidden: 128" in params and "seeds: [0, 1, 2]" in params and "url:" not in params
+    assert f"archive MD5 `{hashlib.md5(ARCHIVE_BYTES).hexdigest()}`" in text and "- device: cpu" in text
     for name in ("accuracy.png", "loss.png", "test_accuracy.png"):
         assert f"](../plots/{name})" in text
-        assert (two_runs / "reports" / ".." / "plots" / name).resolve() == (two_runs / "plots" / name).resolve()
 
 
-def test_only_the_archs_in_params(two_runs):
-    set_params(two_runs, archs=["gru"])
+def test_one_seed_has_no_interval_and_no_verdict(project):
+    set_params(project, archs=["rnn", "lstm"], seeds=[0])
+    write_study(project, {"rnn": [0.84], "lstm": [0.86]})
+    aggregate.main()
+    (project / RAW_ARCHIVE).parent.mkdir(parents=True)
+    (project / RAW_ARCHIVE).write_bytes(ARCHIVE_BYTES)
     report.main()
-    text = (two_runs / "reports" / "results.md").read_text()
-    assert cells(text, "gru")[0] == "gru" and "| rnn " not in text
+    text = (project / REPORT_FILE).read_text()
+    assert "none (one seed)" in rows(text, "lstm")[0][2]
+    assert "not detectable at this n" in text and "holds" not in text
 
 
 @pytest.mark.parametrize(
     ("missing", "target"),
     [
-        ("metrics/train/gru/metrics.json", "train@gru"),
-        ("metrics/test/gru.json", "evaluate@gru"),
+        ("metrics/train/gru-1/metrics.json", "train@gru-1"),
+        ("metrics/summary.json", "aggregate"),
         ("data/raw/aclImdb_v1.tar.gz", "download"),
     ],
 )
-def test_a_missing_input_names_the_file_and_the_stage_to_run(two_runs, missing, target):
-    (two_runs / missing).unlink()
+def test_a_missing_input_names_the_file_and_the_stage_to_run(study, missing, target):
+    (study / missing).unlink()
     with pytest.raises(StageError) as error:
         report.main()
     assert missing in str(error.value) and f"dvc repro {target}" in str(error.value)
-    assert not (two_runs / "reports" / "results.md").exists()
+    assert not (study / REPORT_FILE).exists()

@@ -9,14 +9,14 @@ from conftest import build_archive, set_params
 
 from stages import tokenize
 from stages.common import StageError
-from stages.data import PROCESSED_DIR, SPLITS, UNK_ID, load_split, load_vocab
-from stages.download import RAW_ARCHIVE
+from stages.data import SPLITS, UNK_ID, load_split, load_vocab
+from stages.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
 
 
 def run(root, **archive_options):
     build_archive(root / RAW_ARCHIVE, **archive_options)
     tokenize.main()
-    return json.loads((root / PROCESSED_DIR / "stats.json").read_text())
+    return json.loads((root / STATS_FILE).read_text())
 
 
 def test_counts_splits_and_vocabulary(project):
@@ -24,7 +24,7 @@ def test_counts_splits_and_vocabulary(project):
     assert stats["train"] == stats["train"] | {"reviews": 18, "pos": 9, "neg": 9}
     assert stats["val"] == stats["val"] | {"reviews": 2, "pos": 1, "neg": 1}
     assert stats["test"] == stats["test"] | {"reviews": 20, "pos": 10, "neg": 10}
-    vocab = load_vocab(project / PROCESSED_DIR / "vocab.json")
+    vocab = load_vocab(project / VOCAB_FILE)
     assert vocab[:2] == ["<pad>", "<unk>"] and stats["vocab_size"] == len(vocab)
     assert "zzzunsup" not in vocab  # train/unsup is ignored
     for split in SPLITS:
@@ -47,7 +47,7 @@ def test_vocabulary_comes_from_training_reviews_only_and_ties_are_alphabetical(p
     set_params(project, vocab_size=3)
     members = {f"aclImdb/test/pos/{i}_9.txt": b"testonly " * 50 for i in range(1000, 1010)}
     run(project, members=members)
-    vocab = load_vocab(project / PROCESSED_DIR / "vocab.json")
+    vocab = load_vocab(project / VOCAB_FILE)
     assert "testonly" not in vocab and len(vocab) == 5
     test = load_split("test", project / PROCESSED_DIR)
     assert (test["ids"][-10:, 0] == UNK_ID).all()  # rows are sorted by label, then review id
@@ -61,7 +61,7 @@ def test_tail_truncation_keeps_the_last_tokens(project):
     set_params(project, seq_len=2, truncate="tail")
     words = b"the the the the it it it it film"
     run(project, members={"aclImdb/train/pos/1000_9.txt": words, "aclImdb/test/pos/1000_9.txt": b"the it film"})
-    vocab = load_vocab(project / PROCESSED_DIR / "vocab.json")
+    vocab = load_vocab(project / VOCAB_FILE)
     test = load_split("test", project / PROCESSED_DIR)
     assert [vocab[i] for i in test["ids"][-1].tolist()] == ["it", "film"]
 
@@ -141,9 +141,9 @@ def test_a_split_or_label_without_reviews_is_a_clear_error(project, missing):
 
 def test_a_failed_run_keeps_the_earlier_output(project):
     run(project)
-    before = (project / PROCESSED_DIR / "stats.json").read_bytes()
+    before = (project / STATS_FILE).read_bytes()
     build_archive(project / RAW_ARCHIVE, skip=("test/pos",))
     with pytest.raises(StageError):
         tokenize.main()
-    assert (project / PROCESSED_DIR / "stats.json").read_bytes() == before
+    assert (project / STATS_FILE).read_bytes() == before
     assert sorted(os.listdir(project / "data")) == ["processed", "raw"]

@@ -1,80 +1,72 @@
 import json
 import math
 
-import pytest
 import torch
 from conftest import set_params
 
-from stages import train
-from stages.common import StageError
-from stages.params import LOSSES, load_params
+from stages import losses, paths, train
+from stages.checkpoint import load_checkpoint
+from stages.data import load_vocab
+from stages.params import load_params
 
 
-def read_summary(root, arch):
-    return json.loads((root / "metrics/train" / arch / "metrics.json").read_text())
+def read_summary(root, arch, seed=0):
+    return json.loads((root / paths.train_summary_file(arch, seed)).read_text())
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-def test_every_loss_gives_a_scalar_that_trains(loss):
-    torch.manual_seed(0)
-    logits = torch.randn(6, 2, requires_grad=True)
-    labels = torch.tensor([0, 1, 1, 0, 1, 0])
-    value = train.LOSS_FUNCTIONS[loss](logits, labels)
-    value.backward()
-    assert value.shape == () and torch.isfinite(value) and logits.grad.abs().sum() > 0
-
-
-def test_nll_with_log_softmax_equals_cross_entropy():
-    logits, labels = torch.randn(5, 2), torch.tensor([0, 1, 1, 0, 1])
-    assert torch.allclose(
-        train.LOSS_FUNCTIONS["nll_log_softmax"](logits, labels), torch.nn.functional.cross_entropy(logits, labels)
-    )
-
-
-def test_training_logs_every_epoch_and_saves_the_best_model(tokenized):
-    summary = train.train("lstm", load_params())
+def test_training_logs_every_epoch_and_saves_a_self_contained_model(tokenized):
+    summary = train.train("lstm", 0, load_params())
     logged = read_summary(tokenized, "lstm")
     assert logged["step"] == 2 and {"train", "val", "epoch_seconds"} <= logged.keys()
     assert summary.items() <= logged.items() and logged["diverged"] is False
-    for name in ("train/acc", "train/loss", "val/acc", "val/loss", "epoch_seconds"):
-        rows = (tokenized / "metrics/train/lstm/plots/metrics" / f"{name}.tsv").read_text().splitlines()
-        assert rows[1].startswith("1\t") and rows[2].startswith("2\t") and len(rows) == 3
-    checkpoint = torch.load(tokenized / "models/lstm.pt", weights_only=True)
-    assert checkpoint["arch"] == "lstm" and checkpoint["epoch"] == summary["best_epoch"]
-    assert {"hidden", "embed_dim", "pooling", "vocab_sha256", "seq_len", "truncate"} <= checkpoint.keys()
+    for split in ("train", "val"):
+        for metric in ("acc", "loss"):
+            rows = (tokenized / paths.epoch_log_file("lstm", 0, split, metric)).read_text().splitlines()
+            assert rows[1].startswith("1\t") and rows[2].startswith("2\t") and len(rows) == 3
+    checkpoint = load_checkpoint(tokenized / paths.model_file("lstm", 0))
+    assert checkpoint.config.arch == "lstm" and checkpoint.best_epoch == summary["best_epoch"]
+    assert checkpoint.config.hidden == 8 and checkpoint.seed == 0
+    assert checkpoint.vocab == load_vocab() and (checkpoint.seq_len, checkpoint.truncate) == (30, "tail")
 
 
-def test_the_same_params_give_the_same_metrics(tokenized):
+def test_the_same_seed_gives_the_same_metrics_and_another_seed_others(tokenized):
     runs = []
-    for _ in range(2):
-        train.train("gru_manual", load_params())
-        logged = read_summary(tokenized, "gru_manual")
+    for seed in (0, 0, 1):
+        train.train("gru_manual", seed, load_params())
+        logged = read_summary(tokenized, "gru_manual", seed)
         runs.append({k: v for k, v in logged.items() if k not in ("epoch_seconds", "train_minutes")})
     assert runs[0] == runs[1]
+    first, other = (load_checkpoint(tokenized / paths.model_file("gru_manual", seed)) for seed in (0, 1))
+    assert not torch.equal(first.final_state_dict["head.0.weight"], other.final_state_dict["head.0.weight"])
 
 
 def test_raw_nll_runs_to_the_end_and_is_flagged_as_diverged(tokenized):
     set_params(tokenized, loss="nll", epochs=3, lr=0.05)
-    summary = train.train("rnn", load_params())
+    summary = train.train("rnn", 0, load_params())
     assert summary["diverged"] is True and read_summary(tokenized, "rnn")["step"] == 3
-    assert (tokenized / "models/rnn.pt").exists()
+    assert (tokenized / paths.model_file("rnn", 0)).exists()
 
 
 def test_a_non_finite_loss_is_recorded_not_silent(tokenized, monkeypatch):
-    monkeypatch.setitem(train.LOSS_FUNCTIONS, "cross_entropy", lambda logits, labels: (logits * math.inf).sum())
-    summary = train.train("rnn", load_params())
+    monkeypatch.setitem(losses.LOSS_FUNCTIONS, "cross_entropy", lambda logits, labels: (logits * math.inf).sum())
+    summary = train.train("rnn", 0, load_params())
     assert summary["diverged"] is True and summary["nonfinite_batches"] > 0
-    checkpoint = torch.load(tokenized / "models/rnn.pt", weights_only=True)
-    assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
+    checkpoint = load_checkpoint(tokenized / paths.model_file("rnn", 0))
+    assert all(torch.isfinite(t).all() for t in checkpoint.state_dict.values())
 
 
-def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(StageError, match="no CUDA GPU"):
-        train.resolve_device("cuda")
-    assert train.resolve_device("auto").type == "cpu"
+def test_a_failing_run_leaves_no_partial_output_and_keeps_the_earlier_one(tokenized, monkeypatch):
+    train.train("rnn", 0, load_params())
+    model, log = tokenized / paths.model_file("rnn", 0), tokenized / paths.train_summary_file("rnn", 0)
+    before = model.read_bytes(), log.read_text()
 
+    def crash(*args, **kwargs):
+        raise RuntimeError("crash in epoch 1")
 
-def test_a_missing_model_names_the_target_that_makes_it(project):
-    with pytest.raises(StageError, match=r"models/gru.pt not found: train it with `dvc repro train@gru`"):
-        train.load_model("gru", torch.device("cpu"))
+    monkeypatch.setattr(train, "train_epoch", crash)
+    try:
+        train.train("rnn", 0, load_params())
+    except RuntimeError:
+        pass
+    assert (model.read_bytes(), log.read_text()) == before
+    assert sorted(p.name for p in model.parent.iterdir()) == ["rnn-0.pt"]

@@ -1,0 +1,191 @@
+"""Compare experiments with a baseline: per architecture, the difference in mean test accuracy with its 95% interval.
+
+    python -m stages.compare main hidden128 batch128          # experiment names or git revisions
+    python -m stages.compare main 'h128-*' -o docs/h128.md    # a glob: a group of experiments, seeds pooled
+
+Reads the experiments' params and metrics through DVC (`dvc exp show --json --all-commits`): the per-seed test accuracies that
+the aggregate stage writes (metrics/summary.json, runs.<arch>.<seed>.*). A side may be one experiment
+or revision, or a glob over experiment names whose params differ only in their seeds (for instance a
+study run one seed per experiment): their seeds are pooled. Two sides that ran the same seeds are
+compared seed by seed (paired); otherwise with Welch's interval. Prints a markdown table, and with
+-o writes it to a file.
+"""
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from stages.common import StageError, run_stage
+from stages.paths import PARAMS_FILE, SUMMARY_FILE
+from stages.stats import NO_DIFFERENCE, difference
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its label, and per architecture the test accuracy and diverged flag of each seed."""
+
+    label: str
+    accuracy: dict[str, dict[int, float]]
+    diverged: dict[str, dict[int, bool]]
+
+
+@dataclass
+class Record:
+    """One row of `dvc exp show`: an experiment, a commit or the workspace."""
+
+    name: str
+    rev: str
+    is_experiment: bool
+    params: dict
+    summary: dict | None  # None: no metrics (failed, queued or never run)
+
+
+def _record(entry: dict, name: str | None, is_experiment: bool) -> Record:
+    data = entry.get("data") or {}
+    params = ((data.get("params") or {}).get(PARAMS_FILE.as_posix()) or {}).get("data") or {}
+    summary = ((data.get("metrics") or {}).get(SUMMARY_FILE.as_posix()) or {}).get("data")
+    return Record(name or entry["rev"], entry["rev"], is_experiment, params, summary)
+
+
+def experiment_records() -> list[Record]:
+    """The workspace, every commit and every experiment, as `dvc exp show --json --all-commits` reports them."""
+    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StageError(f"`dvc exp show` failed: {result.stderr.strip() or result.stdout.strip()}")
+    records = []
+    for commit in json.loads(result.stdout):
+        records.append(_record(commit, commit.get("name"), is_experiment=False))
+        for experiment in commit.get("experiments") or []:
+            for entry in experiment.get("revs") or []:
+                records.append(_record(entry, experiment.get("name") or entry.get("name"), is_experiment=True))
+    return records
+
+
+def _members(spec: str, records: list[Record]) -> list[Record]:
+    """The records that `spec` names: experiments by name or glob, else a commit by branch name or revision."""
+    experiments = [record for record in records if record.is_experiment]
+    if any(character in spec for character in "*?["):
+        return [record for record in experiments if fnmatch.fnmatchcase(record.name, spec)]
+    named = [record for record in experiments if record.name == spec]
+    if named:
+        return named[:1]
+    commits = [record for record in records if not record.is_experiment]
+    named = [record for record in commits if record.name == spec] or [
+        record for record in commits if len(spec) >= 4 and record.rev.startswith(spec)
+    ]
+    return named[:1]
+
+
+def resolve(spec: str, records: list[Record]) -> Side:
+    """The side that `spec` names: an experiment, a glob over experiment names, or a commit."""
+    members = _members(spec, records)
+    if not members:
+        raise StageError(
+            f"{spec!r} names no experiment, branch or commit that `dvc exp show --all-commits` lists; check the name"
+        )
+    without_metrics = [record.name for record in members if not record.summary or "runs" not in record.summary]
+    if without_metrics:
+        raise StageError(
+            f"{', '.join(without_metrics)} ha{'s' if len(without_metrics) == 1 else 've'} no per-seed results in "
+            f"{SUMMARY_FILE} (the experiment failed, is queued, or predates the seeds study): rerun it or leave it out"
+        )
+    reference = {key: value for key, value in members[0].params.items() if key != "seeds"}
+    for record in members[1:]:
+        others = {key: value for key, value in record.params.items() if key != "seeds"}
+        changed = sorted(key for key in reference.keys() | others.keys() if reference.get(key) != others.get(key))
+        if changed:
+            raise StageError(
+                f"{spec!r} groups {members[0].name} and {record.name}, whose params differ in {', '.join(changed)} "
+                "(not only in seeds): narrow the glob so that a group differs only in its seeds"
+            )
+    side = Side(spec, {}, {})
+    for record in members:
+        for arch, by_seed in record.summary["runs"].items():
+            pooled = side.accuracy.setdefault(arch, {})
+            for seed, run in by_seed.items():
+                if int(seed) in pooled and pooled[int(seed)] != run["test_acc"]:
+                    raise StageError(f"{spec!r}: seed {seed} of {arch} ran twice with different results")
+                pooled[int(seed)] = run["test_acc"]
+                side.diverged.setdefault(arch, {})[int(seed)] = bool(run["diverged"])
+    return side
+
+
+def _diverged(side: Side, arch: str) -> int:
+    return sum(side.diverged.get(arch, {}).values())
+
+
+def compare(base: Side, other: Side) -> pd.DataFrame:
+    """One row per architecture of either side: n and mean on each side, the difference, its interval, a verdict."""
+    rows = []
+    for arch in dict.fromkeys([*base.accuracy, *other.accuracy]):
+        a, b = base.accuracy.get(arch, {}), other.accuracy.get(arch, {})
+        row = {"experiment": other.label, "arch": arch, "n base": len(a), "n exp": len(b)}
+        if not a or not b:
+            missing = base.label if not a else other.label
+            rows.append({**row, "verdict": f"not comparable: no {arch} runs in {missing}"})
+            continue
+        result = difference(a, b)
+        interval = (
+            "none (n < 2 on a side)" if result.low is None else f"[{result.low * 100:+.2f}, {result.high * 100:+.2f}]"
+        )
+        diverged = [
+            f"{label} {count} of {n}"
+            for label, count, n in (
+                (base.label, _diverged(base, arch), len(a)),
+                (other.label, _diverged(other, arch), len(b)),
+            )
+            if count
+        ]
+        verdict = (
+            result.verdict
+            if result.verdict == NO_DIFFERENCE or result.low is None
+            else f"{result.verdict} than {base.label}"
+        )
+        rows.append(
+            {
+                **row,
+                "mean base": f"{sum(a.values()) / len(a):.4f}",
+                "mean exp": f"{sum(b.values()) / len(b):.4f}",
+                "difference (points)": f"{result.mean * 100:+.2f}",
+                "95% interval (points)": interval,
+                "method": result.method,
+                "verdict": verdict,
+                "diverged runs": ", ".join(diverged) or "none",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def render(base: Side, table: pd.DataFrame) -> str:
+    return (
+        f"Test accuracy (best-validation epoch) of each experiment minus the baseline `{base.label}`, per architecture;"
+        " paired by seed where both ran the same seeds, Welch otherwise. A difference whose 95% interval contains 0"
+        " is not detectable at this n.\n\n" + table.fillna("-").to_markdown(index=False, disable_numparse=True) + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("baseline", help="an experiment name, a git revision, or a glob over experiment names")
+    parser.add_argument("experiments", nargs="+", metavar="EXP", help="experiments to compare with the baseline")
+    parser.add_argument("-o", "--output", type=Path, help="also write the table, as markdown, to this file")
+    args = parser.parse_args()
+    records = experiment_records()
+    base = resolve(args.baseline, records)
+    tables = [compare(base, resolve(spec, records)) for spec in args.experiments]
+    text = render(base, pd.concat(tables, ignore_index=True))
+    print(text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+
+
+if __name__ == "__main__":
+    run_stage(main)
