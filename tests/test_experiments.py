@@ -1,10 +1,11 @@
-"""End to end: experiments, comparisons and a remote on a git + DVC copy of the project.
+"""End to end: experiments, seeds, comparisons and a remote on a git + DVC copy of the project.
 
-The tests share one project and run in file order: a baseline, an ablation, a rerun,
-a return to the baseline's params, plots, a push/pull round trip, then wrong values.
+The tests share one project and run in file order: a baseline, an ablation, reruns, seeds added
+and removed, comparisons, plots, a push/pull round trip, then wrong values.
 """
 
 import json
+import sys
 
 import pytest
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
@@ -25,30 +26,43 @@ def stages_run(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
+def exp_run(root, *options: str) -> set[str]:
+    return stages_run(run_command(["dvc", "exp", "run", *options], root).stdout)
+
+
+def shown(root) -> dict[str, dict]:
+    """The metrics of every experiment (by name) and of the workspace, from `dvc exp show --json`."""
+    result = {}
+    for commit in json.loads(run_command(["dvc", "exp", "show", "--json"], root).stdout):
+        entries = [(commit.get("name") or commit["rev"], commit)]
+        entries += [(experiment["name"], experiment["revs"][0]) for experiment in commit.get("experiments") or []]
+        for name, entry in entries:
+            result[name] = entry["data"]["metrics"]["metrics/summary.json"]["data"]
+    return result
+
+
 def test_an_ablation_reruns_only_what_depends_on_its_param(baseline):
-    result = run_command(["dvc", "exp", "run", "-n", "hidden16", "-S", "hidden=16"], baseline)
-    assert stages_run(result.stdout) == {
-        "train@rnn",
-        "train@lstm_manual",
-        "evaluate@rnn",
-        "evaluate@lstm_manual",
+    assert exp_run(baseline, "-n", "hidden16", "-S", "hidden=16") == {
+        "train@rnn-0",
+        "train@lstm_manual-0",
+        "evaluate@rnn-0",
+        "evaluate@lstm_manual-0",
+        "aggregate",
         "plot",
         "report",
     }
 
 
-def test_exp_show_lists_both_runs_with_their_metrics(baseline):
-    shown = json.loads(run_command(["dvc", "exp", "show", "--json"], baseline).stdout)
-    names = {experiment.get("name") for commit in shown for experiment in commit.get("experiments") or []}
-    text = json.dumps(shown)
-    assert '"hidden": 16' in text and '"hidden": 8' in text
-    assert "hidden16" in names
-    assert text.count('"test_acc"') >= 2 * len(ARCHS)
+def test_exp_show_lists_both_runs_with_one_seed_and_no_interval(baseline):
+    metrics = shown(baseline)
+    assert metrics["hidden16"]["rnn"]["n"] == 1 and "mean" in metrics["hidden16"]["rnn"]["test_acc"]
+    assert "ci95" not in metrics["hidden16"]["rnn"]["test_acc"]  # absent, not 0
+    table = run_command(["dvc", "exp", "show", "--no-pager", "--md"], baseline).stdout
+    assert "rnn.test_acc.mean" in table and "metrics/summary.json:" not in table  # one file: no path prefixes
 
 
 def test_an_unchanged_exp_run_reruns_nothing(baseline):
-    result = run_command(["dvc", "exp", "run"], baseline)
-    assert stages_run(result.stdout) == set()
+    assert exp_run(baseline) == set()
 
 
 def test_returning_to_earlier_params_restores_from_the_cache(baseline):
@@ -57,10 +71,58 @@ def test_returning_to_earlier_params_restores_from_the_cache(baseline):
     assert "is cached - skipping run" in result.stdout
 
 
-def test_plots_diff_draws_both_runs(baseline, tmp_path):
-    run_command(["dvc", "plots", "diff", "main", "hidden16", "-o", str(tmp_path / "diff")], baseline)
+def test_adding_a_seed_trains_only_that_seed_and_gives_an_interval(baseline):
+    ran = exp_run(baseline, "-n", "seeds01", "-S", "seeds=[0,1]")
+    assert {stage for stage in ran if stage.startswith(("train@", "evaluate@", "tokenize"))} == {
+        f"{stage}@{arch}-1" for stage in ("train", "evaluate") for arch in ARCHS
+    }
+    rnn = shown(baseline)["seeds01"]["rnn"]
+    assert rnn["n"] == 2 and {"mean", "std", "ci95"} <= rnn["test_acc"].keys()
+    ran = exp_run(baseline, "-n", "seeds012", "-S", "seeds=[0,1,2]")
+    assert {stage for stage in ran if stage.startswith("train@")} == {f"train@{arch}-2" for arch in ARCHS}
+
+
+def test_removing_a_seed_and_adding_it_back_trains_nothing(baseline):
+    assert not any(stage.startswith("train@") for stage in exp_run(baseline, "-S", "seeds=[2]"))
+    assert not any(stage.startswith("train@") for stage in exp_run(baseline, "-S", "seeds=[0,1,2]"))
+
+
+def test_compare_prints_a_difference_with_its_interval(baseline):
+    exp_run(baseline, "-n", "h16-s1", "-S", "hidden=16", "-S", "seeds=[1]")
+    command = [sys.executable, "-m", "stages.compare", "seeds01", "h16*", "hidden16"]
+    output = run_command(command, baseline).stdout
+    cells = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in output.splitlines() if line.startswith("|")
+    ]
+    header, rows = cells[0], {(row[0], row[1]): dict(zip(cells[0], row, strict=True)) for row in cells[2:]}
+    assert header[:4] == ["experiment", "arch", "n base", "n exp"]
+    pooled = rows["h16*", "rnn"]  # hidden16 (seed 0) and h16-s1 (seed 1): the same params but seeds, pooled
+    assert (pooled["n base"], pooled["n exp"], pooled["method"]) == ("2", "2", "paired")
+    assert pooled["95% interval (points)"].startswith("[")
+    assert pooled["verdict"] in ("better than seeds01", "worse than seeds01", "no detectable difference at 95%")
+    single = rows["hidden16", "rnn"]
+    assert (single["n base"], single["n exp"], single["method"]) == ("2", "1", "welch")
+    assert single["95% interval (points)"] == "none (n < 2 on a side)"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["seeds01", "nothere"], "'nothere' names no experiment, branch or commit"),
+        (["seeds01", "*"], "whose params differ in hidden"),
+    ],
+)
+def test_compare_reports_a_bad_side_clearly(baseline, arguments, message):
+    result = run_command([sys.executable, "-m", "stages.compare", *arguments], baseline, check=False)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plots_diff_draws_both_runs_on_a_page_that_needs_no_internet(baseline, tmp_path):
+    run_command(["dvc", "plots", "diff", "main", "seeds01", "-o", str(tmp_path / "diff")], baseline)
     html = (tmp_path / "diff" / "index.html").read_text()
-    assert '"rev": "main"' in html and '"rev": "hidden16"' in html
+    assert '"rev": "main"' in html and '"rev": "seeds01"' in html
+    assert "<script src=" not in html and "cdn." not in html and "vegaEmbed" in html
+    assert html.count("vegaEmbed(") == 3  # accuracy, loss and test accuracy: no per-seed dvclive charts
 
 
 def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
@@ -76,7 +138,7 @@ def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
     clone = tmp_path / "clone"
     run_command(["git", "clone", "-q", "-b", "main", str(tmp_path / "origin.git"), str(clone)], tmp_path)
     run_command(["dvc", "pull"], clone)
-    assert (clone / "models/lstm_manual.pt").exists()
+    assert (clone / "models/lstm_manual-0.pt").exists()
     result = run_command(["dvc", "repro"], clone)
     assert stages_run(result.stdout) == set() and "up to date" in result.stdout
     run_command(["dvc", "exp", "pull", "origin", "hidden16"], clone)
@@ -91,6 +153,8 @@ def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
         ("batch_size=-1", "'batch_size' = -1"),
         ("archs=[cnn]", "unknown architecture cnn; choose from"),
         ("epochs=ten", "'epochs' = 'ten'"),
+        ("hidden='64'", "'hidden' = '64': Input should be a valid integer"),
+        ("seeds=[0,0]", "'seeds' = [0, 0]: a value is listed twice"),
     ],
 )
 def test_a_wrong_value_fails_before_training_and_records_nothing(baseline, option, message):
