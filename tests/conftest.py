@@ -73,6 +73,7 @@ def set_params(root: Path, **changes) -> None:
 
 
 PROJECT_FILES = (
+    "bench",
     "dvc.yaml",
     "params.yaml",
     "stages",

@@ -9,6 +9,8 @@ import sys
 
 from conftest import PROJECT, run_command
 
+from stages.models import ARCHITECTURES
+
 SCRIPT = PROJECT / "bench" / "speed.py"
 TINY = ["--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30", "--hidden", "8", "--embed-dim", "8"]
 TINY += ["--batch-size", "16", "--device", "cpu", "--threads", "1"]
@@ -23,7 +25,7 @@ def test_json_has_every_arch_mode_and_ratio():
     assert 40 * 10 <= config["tokens"] <= 40 * 30  # lengths clipped to [10, seq_len]
 
     results = {(result["arch"], result["mode"]): result for result in report["results"]}
-    archs = ["rnn", "lstm", "gru", "rnn_manual", "lstm_manual", "gru_manual"]
+    archs = list(ARCHITECTURES)
     assert results.keys() == {(arch, mode) for arch in archs for mode in ("project", "reference")}
     for result in results.values():
         for phase in ("train", "eval"):
@@ -33,9 +35,7 @@ def test_json_has_every_arch_mode_and_ratio():
 
     manual = {row["manual"]: row for row in report["manual_vs_torch"]}
     assert {name: row["torch"] for name, row in manual.items()} == {
-        "rnn_manual": "rnn",
-        "lstm_manual": "lstm",
-        "gru_manual": "gru",
+        arch: entry.twin for arch, entry in ARCHITECTURES.items() if entry.twin
     }
     for name, row in manual.items():
         expected = results[name, "project"]["train_seconds"] / results[row["torch"], "project"]["train_seconds"]

@@ -2,10 +2,10 @@
 
 import json
 
-from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
-from test_plot import write_run
+import yaml
+from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command, write_study
 
-ARCHS = ["rnn", "lstm", "gru", "lstm_manual"]
+from stages.models import ARCHITECTURES
 
 
 def test_dvc_repro_runs_the_data_stages(dvc_project):
@@ -17,42 +17,70 @@ def test_dvc_repro_runs_the_data_stages(dvc_project):
 
 
 def test_dvc_repro_runs_the_whole_pipeline_and_then_nothing(tmp_path):
-    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1})
+    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1, "seeds": [0, 1]})
+    archs = yaml.safe_load((root / "params.yaml").read_text())["archs"]
     run_command(["dvc", "repro"], root)
-    for arch in ARCHS:
-        assert (root / f"models/{arch}.pt").exists()
+    for arch in archs:
+        for seed in (0, 1):
+            assert (root / f"models/{arch}-{seed}.pt").exists()
     shown = json.loads(run_command(["dvc", "metrics", "show", "--json"], root).stdout)
-    metrics = next(iter(shown.values()))["data"]
-    for arch in ARCHS:
-        assert 0 <= metrics[f"metrics/test/{arch}.json"]["data"]["test_acc"] <= 1
-        assert metrics[f"metrics/train/{arch}/metrics.json"]["data"]["best_epoch"] == 1
+    (metrics_file,) = next(iter(shown.values()))["data"]  # one metrics file: readable columns
+    summary = next(iter(shown.values()))["data"][metrics_file]["data"]
+    for arch in archs:
+        assert summary[arch]["n"] == 2 and 0 <= summary[arch]["test_acc"]["mean"] <= 1
+        assert summary[arch]["test_acc"]["ci95"] >= 0
+    assert (root / "reports/results.md").read_text().startswith("# Results")
     again = run_command(["dvc", "repro"], root)
     assert "Running stage" not in again.stdout
 
 
 def test_dvc_plots_diff_draws_both_revisions_side_by_side(tmp_path):
-    """plot and report under dvc repro on written metrics (no training), then the plots section under dvc plots diff."""
-    root = make_dvc_project(tmp_path, archs=["rnn", "gru"])
-    run_command(["dvc", "repro", "download"], root)
-    for arch in ("rnn", "gru"):
-        write_run(root, arch, test_acc=0.75)
-    run_command(["dvc", "repro", "--single-item", "plot", "report"], root)
+    """aggregate and plot under dvc repro on written metrics (no training), then the plots under dvc plots diff."""
+    root = make_dvc_project(tmp_path, archs=["rnn", "gru"], seeds=[0, 1])
+    write_study(root, {"rnn": [0.75, 0.76], "gru": [0.80, 0.81]})
+    run_command(["dvc", "repro", "--single-item", "aggregate", "plot"], root)
     run_command(["git", "add", "-A"], root)
     run_command([*GIT_COMMIT, "-qm", "baseline"], root)
-    write_run(root, "gru", test_acc=0.875, epochs=4)
-    run_command(["dvc", "repro", "--single-item", "plot", "report"], root)
-    assert "0.8750" in (root / "reports" / "results.md").read_text()
+    write_study(root, {"rnn": [0.75, 0.76], "gru": [0.85, 0.86]})
+    run_command(["dvc", "repro", "--single-item", "aggregate", "plot"], root)
 
     shown = json.loads(run_command(["dvc", "plots", "diff", "HEAD", "--json"], root).stdout)["data"]
     for name, metric in (("accuracy", "acc"), ("loss", "loss")):
         (curves,) = shown[name]
-        assert curves["content"]["spec"]["encoding"]["y"]["field"] == metric
+        spec = json.dumps(curves["content"])
+        assert f"{metric}_low" in spec and f"{metric}_high" in spec  # the band
         points = {(p["rev"], p["arch"], p["split"], p["epoch"]) for p in curves["content"]["data"]["values"]}
-        assert ("HEAD", "gru", "val", "3") in points and ("workspace", "gru", "val", "4") in points
-        assert ("HEAD", "gru", "val", "4") not in points
-        assert len(points) == 2 * 2 * 3 + 2 * (3 + 4)  # HEAD: 2 archs x 2 splits x 3 epochs; now gru has 4
-    (bars,) = shown["test_accuracy"]
-    accuracy = {(p["rev"], p["arch"]): p["test_acc"] for p in bars["content"]["data"]["values"]}
-    assert accuracy[("HEAD", "gru")] == "0.75" and accuracy[("workspace", "gru")] == "0.875"
+        assert len(points) == 2 * 2 * 2 * 3  # 2 revisions x 2 archs x 2 splits x 3 epochs
+    (intervals,) = shown["test_accuracy"]
+    values = intervals["content"]["data"]["values"]
+    accuracy = {(p["rev"], p["arch"], p["measure"]): p["test_acc"] for p in values}
+    assert accuracy[("HEAD", "gru", "best-validation epoch")] == "0.805"
+    assert accuracy[("workspace", "gru", "best-validation epoch")] == "0.855"
+    assert accuracy[("workspace", "gru", "the report (last epoch)")] == "0.8598"
+    assert {p["measure"] for p in values} == {"best-validation epoch", "last epoch", "the report (last epoch)"}
     for image in ("plots/accuracy.png", "plots/loss.png", "plots/test_accuracy.png"):
         assert sorted(rev for entry in shown[image] for rev in entry["revisions"]) == ["HEAD", "workspace"]
+
+
+def test_a_new_registry_entry_trains_and_benchmarks_without_another_edit(tmp_path):
+    """A throwaway architecture, added to a copy of the project as one registry entry, and nothing else."""
+    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1})
+    with (root / "stages" / "models.py").open("a") as models:
+        models.write(
+            "\n\nclass TwoLayerGRU(nn.GRU):\n"
+            "    def __init__(self, input_size: int, hidden_size: int) -> None:\n"
+            "        super().__init__(input_size, hidden_size, num_layers=2)\n\n"
+            "    def forward(self, x: Tensor) -> Tensor:\n"
+            "        return super().forward(x)[0]\n\n\n"
+            'ARCHITECTURES["gru2"] = Architecture(TwoLayerGRU)\n'
+        )
+    run_command([*GIT_COMMIT, "-qam", "a throwaway architecture"], root)
+    result = run_command(["dvc", "exp", "run", "-S", "archs=[gru2]"], root)
+    assert "Running stage 'train@gru2-0'" in result.stdout
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert summary["gru2"]["n"] == 1
+    bench = ["python", "bench/speed.py", "--synthetic", "--reviews", "16", "--repeats", "1", "--seq-len", "12"]
+    bench += ["--hidden", "4", "--embed-dim", "4", "--batch-size", "8", "--archs", "gru2", "--json"]
+    report = json.loads(run_command(bench, root).stdout)
+    assert {(row["arch"], row["mode"]) for row in report["results"]} == {("gru2", "project"), ("gru2", "reference")}
+    assert "gru2" not in ARCHITECTURES  # the entry lives only in the copy
