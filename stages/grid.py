@@ -40,10 +40,11 @@ from dvc.utils.hydra import apply_overrides, get_hydra_sweeps
 from hydra.errors import HydraException
 from tabulate import tabulate
 
+from stages import paths
 from stages.common import StageError, run_stage
 from stages.params import load_params
 
-PARAMS_FILE = "params.yaml"  # DVC's default params file: -S keys without a `file:` prefix go there
+PARAMS_FILE = paths.PARAMS_FILE.as_posix()  # DVC's default params file: -S keys without a `file:` prefix go there
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 LOG_LINES = 40
 ALLOWED_FAILURES = 2  # local cluster: a cell whose worker dies a third time is reported failed (KilledWorker)
