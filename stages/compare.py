@@ -31,6 +31,7 @@ class Side:
     """One side of a comparison: its label, and per architecture the test accuracy and diverged flag of each seed."""
 
     label: str
+    params: dict  # those of its first experiment; a group's differ only in their seeds
     accuracy: dict[str, dict[int, float]]
     diverged: dict[str, dict[int, bool]]
 
@@ -105,7 +106,7 @@ def resolve(spec: str, records: list[Record]) -> Side:
                 f"{spec!r} groups {members[0].name} and {record.name}, whose params differ in {', '.join(changed)} "
                 "(not only in seeds): narrow the glob so that a group differs only in its seeds"
             )
-    side = Side(spec, {}, {})
+    side = Side(spec, members[0].params, {}, {})
     for record in members:
         for arch, by_seed in record.summary["runs"].items():
             pooled = side.accuracy.setdefault(arch, {})
@@ -121,16 +122,23 @@ def _diverged(side: Side, arch: str) -> int:
     return sum(side.diverged.get(arch, {}).values())
 
 
+def changed_params(base: Side, other: Side) -> str:
+    """The params (but seeds) in which `other` differs from `base`, as key=value."""
+    keys = sorted(key for key in base.params.keys() | other.params.keys() if key != "seeds")
+    return ", ".join(f"{key}={other.params.get(key)}" for key in keys if base.params.get(key) != other.params.get(key))
+
+
 def compare(base: Side, other: Side) -> pd.DataFrame:
-    """One row per architecture of either side: n and mean on each side, the difference, its interval, a verdict."""
+    """One row per architecture both sides ran: n and mean on each side, the difference, its interval, a verdict."""
+    changed = changed_params(base, other) or "none but seeds"
+    shared = [arch for arch in base.accuracy if arch in other.accuracy]
+    if not shared:
+        verdict = f"not comparable: no architecture in common with {base.label}"
+        return pd.DataFrame([{"experiment": other.label, "changed params": changed, "verdict": verdict}])
     rows = []
-    for arch in dict.fromkeys([*base.accuracy, *other.accuracy]):
-        a, b = base.accuracy.get(arch, {}), other.accuracy.get(arch, {})
-        row = {"experiment": other.label, "arch": arch, "n base": len(a), "n exp": len(b)}
-        if not a or not b:
-            missing = base.label if not a else other.label
-            rows.append({**row, "verdict": f"not comparable: no {arch} runs in {missing}"})
-            continue
+    for arch in shared:
+        a, b = base.accuracy[arch], other.accuracy[arch]
+        row = {"experiment": other.label, "changed params": changed, "arch": arch, "n base": len(a), "n exp": len(b)}
         result = difference(a, b)
         interval = (
             "none (n < 2 on a side)" if result.low is None else f"[{result.low * 100:+.2f}, {result.high * 100:+.2f}]"

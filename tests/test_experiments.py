@@ -94,9 +94,10 @@ def test_compare_prints_a_difference_with_its_interval(baseline):
     cells = [
         [cell.strip() for cell in line.strip("|").split("|")] for line in output.splitlines() if line.startswith("|")
     ]
-    header, rows = cells[0], {(row[0], row[1]): dict(zip(cells[0], row, strict=True)) for row in cells[2:]}
-    assert header[:4] == ["experiment", "arch", "n base", "n exp"]
+    header, rows = cells[0], {(row[0], row[2]): dict(zip(cells[0], row, strict=True)) for row in cells[2:]}
+    assert header[:5] == ["experiment", "changed params", "arch", "n base", "n exp"]
     pooled = rows["h16*", "rnn"]  # hidden16 (seed 0) and h16-s1 (seed 1): the same params but seeds, pooled
+    assert pooled["changed params"] == "hidden=16"
     assert (pooled["n base"], pooled["n exp"], pooled["method"]) == ("2", "2", "paired")
     assert pooled["95% interval (points)"].startswith("[")
     assert pooled["verdict"] in ("better than seeds01", "worse than seeds01", "no detectable difference at 95%")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Wall time of the same 4 one-epoch experiments run three ways on this machine:
+#   1. one after another, `dvc exp run --temp` (torch's default threads);
+#   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
+#   3. `python -m stages.grid` on its default LocalCluster (one single-threaded worker per core).
+# Each way trains its own seeds (10-13, 20-23, 30-33), so that none restores another's runs from the
+# run cache. Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
+# grid's), and the data stages already run (they are restored, not timed). Prints one line per way.
+#
+#   bench/grid_vs_queue.sh 2>&1 | tee grid_vs_queue.log
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COMMON=(-S epochs=1 -S 'archs=[lstm]')
+
+seconds() { local start=$1; echo $(( $(date +%s) - start )); }
+
+start=$(date +%s)
+for seed in 10 11 12 13; do
+  dvc exp run --temp -n "seq-$seed" "${COMMON[@]}" -S "seeds=[$seed]" > /dev/null
+done
+sequential=$(seconds "$start")
+
+start=$(date +%s)
+for seed in 20 21 22 23; do
+  dvc exp run --queue -n "queue-$seed" "${COMMON[@]}" -S "seeds=[$seed]" > /dev/null
+done
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 dvc queue start -j 2 > /dev/null
+while dvc queue status | grep -q -E "Queued|Running"; do sleep 2; done
+queue=$(seconds "$start")
+
+start=$(date +%s)
+python -m stages.grid --prefix grid "${COMMON[@]}" -S 'seeds=[30],[31],[32],[33]'
+grid=$(seconds "$start")
+
+echo "one after another: ${sequential} s"
+echo "dvc queue start -j 2: ${queue} s ($(python -c "print(f'{$sequential / $queue:.2f}')")x faster than one after another)"
+echo "stages.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x faster than one after another)"
