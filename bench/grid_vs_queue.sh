@@ -5,20 +5,25 @@
 #   3. `python -m stages.grid` on its default LocalCluster (one single-threaded worker per core).
 # Each way trains its own seeds (10-13, 20-23, 30-33), so that none restores another's runs from the
 # run cache. Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
-# grid's), and the data stages already run (they are restored, not timed). Prints one line per way.
+# grid's), and the data stages' outputs and run cache on that remote (`dvc push --run-cache`).
+# Prints each time as soon as it is measured; keep its log outside the project (the grid refuses a
+# working tree with untracked files):
 #
-#   bench/grid_vs_queue.sh 2>&1 | tee grid_vs_queue.log
+#   bench/grid_vs_queue.sh 2>&1 | tee /tmp/grid_vs_queue.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "$(git status --porcelain)" ]; then
+  echo "the working tree is not clean: commit or stash first (the grid would refuse it)" >&2
+  exit 1
+fi
 COMMON=(-S epochs=1 -S 'archs=[lstm]')
-
-seconds() { local start=$1; echo $(( $(date +%s) - start )); }
 
 start=$(date +%s)
 for seed in 10 11 12 13; do
   dvc exp run --temp -n "seq-$seed" "${COMMON[@]}" -S "seeds=[$seed]" > /dev/null
 done
-sequential=$(seconds "$start")
+sequential=$(( $(date +%s) - start ))
+echo "one after another: ${sequential} s"
 
 start=$(date +%s)
 for seed in 20 21 22 23; do
@@ -26,12 +31,13 @@ for seed in 20 21 22 23; do
 done
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 dvc queue start -j 2 > /dev/null
 while dvc queue status | grep -q -E "Queued|Running"; do sleep 2; done
-queue=$(seconds "$start")
+queue=$(( $(date +%s) - start ))
+echo "dvc queue start -j 2: ${queue} s ($(python -c "print(f'{$sequential / $queue:.2f}')")x the speed of one after another)"
+if dvc queue status | grep -q Failed; then
+  echo "some queued experiments failed: dvc queue logs <name>" >&2
+fi
 
 start=$(date +%s)
 python -m stages.grid --prefix grid "${COMMON[@]}" -S 'seeds=[30],[31],[32],[33]'
-grid=$(seconds "$start")
-
-echo "one after another: ${sequential} s"
-echo "dvc queue start -j 2: ${queue} s ($(python -c "print(f'{$sequential / $queue:.2f}')")x faster than one after another)"
-echo "stages.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x faster than one after another)"
+grid=$(( $(date +%s) - start ))
+echo "stages.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x the speed of one after another)"

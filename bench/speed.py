@@ -59,8 +59,6 @@ from stages.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE, split_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
-DEFAULTS = load_params(ROOT / PARAMS_FILE)  # lr, weight_decay and vocab_size as the pipeline has them
-SYNTHETIC_VOCAB = DEFAULTS.vocab_size + 2  # the words plus <pad> and <unk>
 MEDIAN_LENGTH, LENGTH_SIGMA, MIN_LENGTH = 174, 0.75, 10  # IMDB: median 174 tokens, mean about 230
 GOALS = {"cpu": 1.25, "cuda": 3.0}  # the most a manual layer's epoch may take, in times its torch twin's
 
@@ -228,7 +226,7 @@ def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, args: ar
     torch.manual_seed(SEED)
     config = ModelConfig(arch, vocab_size, args.embed_dim, args.hidden, pooling="masked_mean")
     model = SentimentClassifier(config).to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, weight_decay=DEFAULTS.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = batches(split, EVAL_BATCH_SIZE, trim=True)
 
@@ -249,7 +247,7 @@ def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, args: 
     """A fresh reference model, warmed up; returns (one training epoch, one evaluation pass) on it."""
     torch.manual_seed(SEED)
     model = ReferenceClassifier(arch, vocab_size, args.embed_dim, args.hidden).to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, weight_decay=DEFAULTS.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = list(
         zip(split["ids"].long().split(args.batch_size), split["labels"].split(args.batch_size), strict=True)
@@ -304,11 +302,11 @@ def measure(arch: str, mode: str, split: dict[str, Tensor], vocab_size: int, arg
     }
 
 
-def synthetic_split(reviews: int, seq_len: int, generator: torch.Generator) -> dict[str, Tensor]:
+def synthetic_split(reviews: int, seq_len: int, vocab_size: int, generator: torch.Generator) -> dict[str, Tensor]:
     """Random reviews: log-normal lengths clipped to [MIN_LENGTH, seq_len], random ids, right-padded with 0."""
     lengths = torch.empty(reviews).log_normal_(math.log(MEDIAN_LENGTH), LENGTH_SIGMA, generator=generator)
     lengths = lengths.round().long().clamp(MIN_LENGTH, seq_len)
-    ids = torch.randint(PAD_ID + 2, SYNTHETIC_VOCAB, (reviews, seq_len), generator=generator, dtype=torch.int32)
+    ids = torch.randint(PAD_ID + 2, vocab_size, (reviews, seq_len), generator=generator, dtype=torch.int32)
     ids.masked_fill_(torch.arange(seq_len) >= lengths.unsqueeze(1), PAD_ID)
     return {"ids": ids, "lengths": lengths, "labels": torch.randint(0, 2, (reviews,), generator=generator)}
 
@@ -318,7 +316,8 @@ def load_reviews(args: argparse.Namespace) -> tuple[dict[str, Tensor], int, str]
     generator = torch.Generator().manual_seed(SEED)
     path = split_file("train", ROOT / PROCESSED_DIR)
     if args.synthetic or not path.exists():
-        return synthetic_split(args.reviews, args.seq_len, generator), SYNTHETIC_VOCAB, "synthetic"
+        vocab_size = args.vocab_size + 2  # the words plus <pad> and <unk>
+        return synthetic_split(args.reviews, args.seq_len, vocab_size, generator), vocab_size, "synthetic"
     split = load_split("train", ROOT / PROCESSED_DIR)
     available = len(split["labels"])
     rows = torch.randperm(available, generator=generator).repeat(math.ceil(args.reviews / available))[: args.reviews]
@@ -412,6 +411,8 @@ def positive(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options; sizes, lr and weight_decay default to params.yaml's, read when the benchmark starts."""
+    defaults = load_params(ROOT / PARAMS_FILE)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--archs",
@@ -424,9 +425,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
     parser.add_argument("--reviews", type=positive, default=25000, help="reviews per epoch (default: 25000)")
     parser.add_argument("--repeats", type=positive, default=3, help="timed epochs per arch and loop (default: 3)")
-    parser.add_argument("--batch-size", type=positive, default=64, help="training batch size (default: 64)")
-    parser.add_argument("--hidden", type=positive, default=64, help="recurrent state size (default: 64)")
-    parser.add_argument("--embed-dim", type=positive, default=64, help="embedding size (default: 64)")
+    for option, name in (("--batch-size", "batch_size"), ("--hidden", "hidden"), ("--embed-dim", "embed_dim")):
+        value = getattr(defaults, name)
+        parser.add_argument(option, type=positive, default=value, help=f"params.yaml's {name} (default: {value})")
+    parser.set_defaults(lr=defaults.lr, weight_decay=defaults.weight_decay, vocab_size=defaults.vocab_size)
     parser.add_argument(
         "--seq-len", type=positive, default=200, help="padded length of synthetic reviews (default: 200)"
     )

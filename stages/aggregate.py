@@ -17,10 +17,9 @@ from itertools import combinations
 from stages.common import atomic_output, run_stage
 from stages.params import load_params
 from stages.paths import SUMMARY_FILE
-from stages.runs import test_metrics, train_summary
+from stages.runs import ACCURACIES, test_metrics, train_summary
 from stages.stats import Estimate, estimate, paired_difference
 
-ACCURACIES = ("test_acc", "final_test_acc")
 DIGITS = 6
 
 

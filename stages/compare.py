@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages import published
 from stages.common import StageError, run_stage
 from stages.paths import PARAMS_FILE, SUMMARY_FILE
 from stages.stats import NO_DIFFERENCE, difference
@@ -45,13 +46,14 @@ class Record:
     is_experiment: bool
     params: dict
     summary: dict | None  # None: no metrics (failed, queued or never run)
+    baseline: str = ""  # the commit an experiment ran from (a commit's own revision)
 
 
-def _record(entry: dict, name: str | None, is_experiment: bool) -> Record:
+def _record(entry: dict, name: str | None, is_experiment: bool, baseline: str) -> Record:
     data = entry.get("data") or {}
     params = ((data.get("params") or {}).get(PARAMS_FILE.as_posix()) or {}).get("data") or {}
     summary = ((data.get("metrics") or {}).get(SUMMARY_FILE.as_posix()) or {}).get("data")
-    return Record(name or entry["rev"], entry["rev"], is_experiment, params, summary)
+    return Record(name or entry["rev"], entry["rev"], is_experiment, params, summary, baseline)
 
 
 def experiment_records() -> list[Record]:
@@ -62,26 +64,36 @@ def experiment_records() -> list[Record]:
         raise StageError(f"`dvc exp show` failed: {result.stderr.strip() or result.stdout.strip()}")
     records = []
     for commit in json.loads(result.stdout):
-        records.append(_record(commit, commit.get("name"), is_experiment=False))
+        records.append(_record(commit, commit.get("name"), is_experiment=False, baseline=commit["rev"]))
         for experiment in commit.get("experiments") or []:
             for entry in experiment.get("revs") or []:
-                records.append(_record(entry, experiment.get("name") or entry.get("name"), is_experiment=True))
+                name = experiment.get("name") or entry.get("name")
+                records.append(_record(entry, name, is_experiment=True, baseline=commit["rev"]))
     return records
 
 
 def _members(spec: str, records: list[Record]) -> list[Record]:
-    """The records that `spec` names: experiments by name or glob, else a commit by branch name or revision."""
+    """The records that `spec` names: experiments by name, glob or revision, else a commit by branch or revision.
+
+    The experiments of one side must have run from one commit: the same name on two commits (a grid
+    rerun after a new commit, say) is ambiguous, and a group must not pool runs of two code versions.
+    """
     experiments = [record for record in records if record.is_experiment]
     if any(character in spec for character in "*?["):
-        return [record for record in experiments if fnmatch.fnmatchcase(record.name, spec)]
-    named = [record for record in experiments if record.name == spec]
-    if named:
-        return named[:1]
-    commits = [record for record in records if not record.is_experiment]
-    named = [record for record in commits if record.name == spec] or [
-        record for record in commits if len(spec) >= 4 and record.rev.startswith(spec)
-    ]
-    return named[:1]
+        named = [record for record in experiments if fnmatch.fnmatchcase(record.name, spec)]
+    else:
+        named = [record for record in experiments if record.name == spec] or [
+            record for record in records if len(spec) >= 4 and record.rev.startswith(spec)
+        ]
+        named = named or [record for record in records if not record.is_experiment and record.name == spec]
+    baselines = sorted({record.baseline for record in named})
+    if len(baselines) > 1:
+        found = "; ".join(f"{record.name} {record.rev[:7]} (from {record.baseline[:7]})" for record in named)
+        raise StageError(
+            f"{spec!r} names experiments that ran from different commits ({found}): "
+            "name one by its revision, or narrow the glob to the experiments of one commit"
+        )
+    return named if any(character in spec for character in "*?[") else named[:1]
 
 
 def resolve(spec: str, records: list[Record]) -> Side:
@@ -122,9 +134,15 @@ def _diverged(side: Side, arch: str) -> int:
     return sum(side.diverged.get(arch, {}).values())
 
 
+def reported(arch: str, changed: str) -> str:
+    """The report's test accuracy for this ablation, if it ran it (on its hand-written LSTM, one run)."""
+    figure = published.ABLATIONS.get(changed) if arch == "lstm_manual" else None
+    return "-" if figure is None else f"{figure:.4f} (1 run)"
+
+
 def changed_params(base: Side, other: Side) -> str:
-    """The params (but seeds) in which `other` differs from `base`, as key=value."""
-    keys = sorted(key for key in base.params.keys() | other.params.keys() if key != "seeds")
+    """The params in which `other` differs from `base`, as key=value; seeds and archs aside (the rows show them)."""
+    keys = sorted(key for key in base.params.keys() | other.params.keys() if key not in ("seeds", "archs"))
     return ", ".join(f"{key}={other.params.get(key)}" for key in keys if base.params.get(key) != other.params.get(key))
 
 
@@ -166,6 +184,7 @@ def compare(base: Side, other: Side) -> pd.DataFrame:
                 "method": result.method,
                 "verdict": verdict,
                 "diverged runs": ", ".join(diverged) or "none",
+                "the report": reported(arch, changed),
             }
         )
     return pd.DataFrame(rows)
@@ -175,7 +194,10 @@ def render(base: Side, table: pd.DataFrame) -> str:
     return (
         f"Test accuracy (best-validation epoch) of each experiment minus the baseline `{base.label}`, per architecture;"
         " paired by seed where both ran the same seeds, Welch otherwise. A difference whose 95% interval contains 0"
-        " is not detectable at this n.\n\n" + table.fillna("-").to_markdown(index=False, disable_numparse=True) + "\n"
+        " is not detectable at this n. A diverged run counts in its side's mean. *the report*: its figure for the"
+        " same change, one run, last epoch.\n\n"
+        + table.fillna("-").to_markdown(index=False, disable_numparse=True)
+        + "\n"
     )
 
 

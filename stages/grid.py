@@ -1,6 +1,6 @@
 """Run a grid of DVC experiments on a Dask cluster; each cell lands as a DVC experiment of this repository.
 
-    python -m stages.grid --prefix h128 -S hidden=64,128 -S seed=0,1,2 [--scheduler tcp://host:8786]
+    python -m stages.grid --prefix h128 -S hidden=64,128 -S 'seeds=[0],[1],[2]' [--scheduler tcp://host:8786]
 
 The -S options are DVC's own (`dvc exp run --queue -S`): `key=a,b` sweeps a key, the grid is the
 product of the sweeps. Each cell is one Dask task: on a worker it clones the git remote at the

@@ -36,7 +36,7 @@ SPLIT_NAMES = {"train": "train", "val": "validation"}
 COLOURS = {arch: f"C{index}" for index, arch in enumerate(ARCHITECTURES)}  # an architecture keeps its colour
 TITLE_PARAMS = ("hidden", "embed_dim", "batch_size", "loss", "pooling", "lr", "epochs")
 # test_accuracy.csv's measures: ours (the mean over seeds) for two epochs, and the report's single run.
-MEASURES = {"test_acc": "best-validation epoch", "final_test_acc": "last epoch", "report": "the report (last epoch)"}
+MEASURES = {**runs.ACCURACIES, "report": "the report (last epoch)"}
 MARKERS = {"test_acc": "o", "final_test_acc": "s", "report": "X"}
 
 
@@ -62,7 +62,7 @@ def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n."""
     rows = []
     for arch in archs:
-        for key in ("test_acc", "final_test_acc"):
+        for key in runs.ACCURACIES:
             stats = summary[arch][key]
             half = stats["ci95"]
             low, high = (math.nan, math.nan) if half is None else (stats["mean"] - half, stats["mean"] + half)

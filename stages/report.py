@@ -3,9 +3,10 @@
     python -m stages.report
 
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
-epoch and last epoch), the report's figure beside ours, and how many runs diverged. Then the paired
-differences between architectures, the verdict on each claim of the report (stages/published.py),
-every run, the setup (data, device, params) and the `plot` stage's figures.
+epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
+count in the means). Then the paired differences between architectures, the verdict on each claim of
+the report (stages/published.py), every run, the setup (data, device, params) and the figures. The
+means, intervals and differences are those the aggregate stage wrote; only the claims are judged here.
 """
 
 from pathlib import Path
@@ -18,10 +19,12 @@ from stages.common import StageError, atomic_output, file_digest, run_stage
 from stages.params import Params, load_params
 from stages.paths import PLOTS_DIR, RAW_ARCHIVE, REPORT_FILE
 from stages.published import Claim
-from stages.stats import Estimate, estimate, paired_difference
+from stages.stats import NO_DIFFERENCE, paired_difference
 
 FIGURES = {"Accuracy per epoch": "accuracy.png", "Loss per epoch": "loss.png", "Test accuracy": "test_accuracy.png"}
-MEASURES = {"final_test_acc": "last epoch (the report's protocol)", "test_acc": "best-validation epoch"}
+# The claims are judged on both accuracies, the report's own protocol (the last epoch) first.
+JUDGED = {key: runs.ACCURACIES[key] for key in ("final_test_acc", "test_acc")}
+NO_INTERVAL = "none (one seed)"
 
 
 def points(value: float) -> str:
@@ -31,59 +34,77 @@ def points(value: float) -> str:
 
 def interval(low: float | None, high: float | None, scale: float = 1, digits: int = 4) -> str:
     if low is None or high is None:
-        return "none (one seed)"
+        return NO_INTERVAL
     return f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
 
 
-def mean_with_interval(result: Estimate) -> str:
-    return f"{result.mean:.4f} {interval(result.low, result.high)}"
+def mean_with_interval(stats: dict) -> str:
+    """`mean [low, high]` from the aggregate's mean and ci95 of one accuracy."""
+    half = stats.get("ci95")
+    low, high = (None, None) if half is None else (stats["mean"] - half, stats["mean"] + half)
+    return f"{stats['mean']:.4f} {interval(low, high)}"
 
 
 def seed_values(summary: dict, arch: str, key: str) -> dict[int, float]:
     return {int(seed): run[key] for seed, run in summary["runs"][arch].items()}
 
 
-def judge(claim: Claim, summary: dict, key: str) -> str:
-    """The verdict on `claim` from accuracy `key` of the runs: holds, does not hold, or not detectable at this n."""
-    other = seed_values(summary, claim.other, key)
-    if claim.kind in ("above", "below"):
-        result = estimate(list(other.values()))
-        detail = f"{claim.other} {mean_with_interval(result)}, n = {result.n}"
-        if result.low is None:
-            return f"not detectable at this n ({detail})"
-        if result.low > published.THRESHOLD or result.high < published.THRESHOLD:
-            is_above = result.low > published.THRESHOLD
-            verdict = "holds" if is_above == (claim.kind == "above") else "does not hold"
-            return f"{verdict}: {'above' if is_above else 'below'} {published.THRESHOLD} ({detail})"
-        return f"not detectable at this n: the interval contains {published.THRESHOLD} ({detail})"
-    result = paired_difference(seed_values(summary, claim.base, key), other)
+def judge_threshold(claim: Claim, stats: dict) -> str:
+    """Whether the 95% interval of `claim.other`'s accuracy lies above or below the THRESHOLD."""
+    detail = f"{claim.other} {mean_with_interval(stats)}"
+    half = stats.get("ci95")
+    if half is None:
+        return f"not detectable at this n ({detail})"
+    low, high, threshold = stats["mean"] - half, stats["mean"] + half, published.THRESHOLD
+    if low <= threshold <= high:
+        return f"not detectable at this n: the interval contains {threshold} ({detail})"
+    is_above = low > threshold
+    verdict = "holds" if is_above == (claim.kind == "above") else "does not hold"
+    return f"{verdict}: {'above' if is_above else 'below'} {threshold} ({detail})"
+
+
+def judge_difference(claim: Claim, summary: dict, key: str) -> str:
+    """A claim on two architectures, from the paired difference of their runs (other − base)."""
+    result = paired_difference(seed_values(summary, claim.base, key), seed_values(summary, claim.other, key))
     detail = (
         f"{claim.other} − {claim.base} = {points(result.mean)} points, "
         f"95% interval {interval(result.low, result.high, 100, 2)}, n = {result.n_base} paired seeds"
     )
     if result.low is None:
         return f"not detectable at this n ({detail})"
-    detectable = result.low > 0 or result.high < 0
     if claim.kind == "better":
-        if not detectable:
-            return f"not detectable at this n ({detail})"
-        return f"{'holds' if result.low > 0 else 'does not hold: the opposite is detectable'} ({detail})"
-    if detectable:
-        return f"does not hold: a difference is detectable ({detail})"
-    return f"holds at this n: no difference detectable ({detail})"
+        if result.low > 0:
+            return f"holds ({detail})"
+        if result.high < 0:
+            return f"does not hold: the opposite is detectable ({detail})"
+        return f"not detectable at this n ({detail})"
+    margin = published.EQUIVALENCE_MARGIN
+    if -margin < result.low and result.high < margin:
+        return f"holds: the difference is within ±{margin * 100:.0f} point ({detail})"
+    if result.low >= margin or result.high <= -margin:
+        return f"does not hold: the difference exceeds {margin * 100:.0f} point ({detail})"
+    return f"not detectable at this n: the interval is not within ±{margin * 100:.0f} point ({detail})"
+
+
+def judge(claim: Claim, summary: dict, key: str) -> str:
+    """The verdict on `claim` from accuracy `key`: holds, does not hold, or not detectable at this n."""
+    if claim.kind in ("above", "below"):
+        return judge_threshold(claim, summary[claim.other][key])
+    return judge_difference(claim, summary, key)
 
 
 def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     rows = []
     for arch in archs:
-        accuracy = {key: estimate(list(seed_values(summary, arch, key).values())) for key in MEASURES}
         reported = published.TEST_ACCURACY.get(arch)
         rows.append(
             {
                 "arch": arch,
                 "seeds": summary[arch]["n"],
-                "test acc, best-val epoch [95% CI]": mean_with_interval(accuracy["test_acc"]),
-                "test acc, last epoch [95% CI]": mean_with_interval(accuracy["final_test_acc"]),
+                **{
+                    f"test acc, {label} [95% CI]": mean_with_interval(summary[arch][key])
+                    for key, label in runs.ACCURACIES.items()
+                },
                 "the report (last epoch, 1 run)": "-" if reported is None else f"{reported:.4f}",
                 "diverged": f"{summary[arch]['diverged']} of {summary[arch]['n']}",
             }
@@ -91,20 +112,24 @@ def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def difference_table(summary: dict, archs: list[str]) -> pd.DataFrame:
+def difference_table(summary: dict) -> pd.DataFrame:
     rows = []
-    for index, base in enumerate(archs):
-        for other in archs[index + 1 :]:
-            result = paired_difference(seed_values(summary, base, "test_acc"), seed_values(summary, other, "test_acc"))
-            rows.append(
-                {
-                    "difference (best-val epoch)": f"{other} − {base}",
-                    "n": result.n_base,
-                    "mean (points)": points(result.mean),
-                    "95% interval (points)": interval(result.low, result.high, 100, 2),
-                    "verdict": f"{other} {result.verdict}" if result.verdict in ("better", "worse") else result.verdict,
-                }
-            )
+    for pair, diff in summary["diff"].items():
+        other = pair.split("-")[0]
+        verdict = NO_DIFFERENCE
+        if diff["low"] is None:
+            verdict = "no interval (one seed)"
+        elif diff["low"] > 0 or diff["high"] < 0:
+            verdict = f"{other} {'better' if diff['low'] > 0 else 'worse'}"
+        rows.append(
+            {
+                "difference (best-val epoch)": pair.replace("-", " − ", 1),
+                "n": diff["n"],
+                "mean (points)": points(diff["mean"]),
+                "95% interval (points)": interval(diff["low"], diff["high"], 100, 2),
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -113,9 +138,12 @@ def claims_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     for claim in published.ARCHITECTURE_CLAIMS:
         if claim.other in archs and (claim.base is None or claim.base in archs):
             rows.append(
-                {"the report's claim": claim.text, **{MEASURES[key]: judge(claim, summary, key) for key in MEASURES}}
+                {
+                    "the report's claim": claim.text,
+                    **{label: judge(claim, summary, key) for key, label in JUDGED.items()},
+                }
             )
-    return pd.DataFrame(rows, columns=["the report's claim", *MEASURES.values()])
+    return pd.DataFrame(rows, columns=["the report's claim", *JUDGED.values()])
 
 
 def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
@@ -145,35 +173,43 @@ def archive_md5() -> str:
     return file_digest(RAW_ARCHIVE, "md5")
 
 
+def markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False, disable_numparse=True)
+
+
 def render(params: Params, summary: dict, per_run: pd.DataFrame, md5: str) -> str:
     """The report's markdown."""
     used = yaml.safe_dump(params.model_dump(exclude={"data"}), sort_keys=False, default_flow_style=None)
     figures = "\n\n".join(f"![{title}]({Path('..', PLOTS_DIR, name).as_posix()})" for title, name in FIGURES.items())
     claims = claims_table(summary, params.archs)
-    n = len(params.seeds)
+    margin = published.EQUIVALENCE_MARGIN * 100
     return f"""# Results
 
-{n} training seeds per architecture ({", ".join(map(str, params.seeds))}), {params.epochs} epochs each. Every
-accuracy is the mean over the seeds with its 95% Student-t interval; with one seed there is no interval.
-*best-val epoch*: the model of the epoch with the best validation accuracy; *last epoch*: the model after
-epoch {params.epochs}, as the report quotes it (one run per architecture).
+{len(params.seeds)} training seeds per architecture ({", ".join(map(str, params.seeds))}), {params.epochs} epochs
+each. Every accuracy is the mean over the seeds with its 95% Student-t interval (none with one seed); a
+diverged run counts in the mean. *best-validation epoch*: the model of the epoch with the best
+validation accuracy; *last epoch*: the model after epoch {params.epochs}, as the report quotes it (one run
+per architecture).
 
-{architecture_table(summary, params.archs).to_markdown(index=False, disable_numparse=True)}
+{markdown(architecture_table(summary, params.archs))}
 
 ## Differences between architectures
 
 Test accuracy (best-validation epoch) of one architecture minus another's, paired by seed: a difference
 whose interval contains 0 is not detectable at this n.
 
-{difference_table(summary, params.archs).to_markdown(index=False, disable_numparse=True)}
+{markdown(difference_table(summary)) if summary["diff"] else "One architecture: nothing to compare."}
 
 ## The report's claims
 
-{claims.to_markdown(index=False, disable_numparse=True) if len(claims) else "None of the report's architecture claims concerns these archs."}
+A claim that two differ little holds when the whole 95% interval of their difference lies within
+±{margin:.0f} point, and does not hold when it lies outside; otherwise it is not detectable at this n.
+
+{markdown(claims) if len(claims) else "None of the report's architecture claims concerns these archs."}
 
 ## Every run
 
-{per_run.to_markdown(index=False, disable_numparse=True)}
+{markdown(per_run)}
 
 ## Setup
 

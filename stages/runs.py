@@ -13,6 +13,8 @@ from stages.paths import SUMMARY_FILE, epoch_log_file, run_name, test_metrics_fi
 
 EPOCH_METRICS = ("acc", "loss")
 SPLITS = ("train", "val")
+# The two test accuracies of a run, as evaluate writes them, and what each measures.
+ACCURACIES = {"test_acc": "best-validation epoch", "final_test_acc": "last epoch"}
 
 
 def _missing(path: Path, target: str) -> StageError:

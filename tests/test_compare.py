@@ -6,7 +6,7 @@ from stages.common import StageError
 from stages.compare import Record, compare, render, resolve
 
 
-def record(name, accuracies, experiment=True, diverged=(), **params):
+def record(name, accuracies, experiment=True, diverged=(), baseline="c0ffee", **params):
     """An experiment whose runs.<arch>.<seed> hold `accuracies` ({arch: {seed: test_acc}})."""
     runs = {
         arch: {
@@ -16,7 +16,7 @@ def record(name, accuracies, experiment=True, diverged=(), **params):
         for arch, by_seed in accuracies.items()
     }
     seeds = sorted({seed for by_seed in accuracies.values() for seed in by_seed})
-    return Record(name, f"{name}-rev", experiment, {"hidden": 64, "seeds": seeds, **params}, {"runs": runs})
+    return Record(name, f"{name}-rev", experiment, {"hidden": 64, "seeds": seeds, **params}, {"runs": runs}, baseline)
 
 
 BASE = record(
@@ -39,6 +39,7 @@ def test_paired_better_worse_and_no_difference():
     wide = rows(compare(base, resolve("wide", records)))["lstm_manual"]
     assert (wide["n base"], wide["n exp"], wide["method"], wide["changed params"]) == (3, 3, "paired", "hidden=128")
     assert wide["verdict"] == "better than main" and wide["difference (points)"] == "+1.07"
+    assert wide["the report"] == "0.8523 (1 run)"  # the report's hidden=128 run
     nll = rows(compare(base, resolve("nll", records)))["lstm_manual"]
     assert nll["verdict"] == "worse than main" and nll["diverged runs"] == "nll 3 of 3"
     assert rows(compare(base, resolve("same", records)))["lstm_manual"]["verdict"] == "no detectable difference at 95%"
@@ -84,3 +85,21 @@ def test_with_one_run_on_a_side_there_is_no_interval():
     row = rows(compare(resolve("main", records), resolve("one", records)))["rnn"]
     assert (row["method"], row["95% interval (points)"]) == ("welch", "none (n < 2 on a side)")
     assert row["verdict"].startswith("no interval")
+
+
+def test_one_side_runs_from_one_commit():
+    twice = [
+        BASE,
+        record("h128", {"rnn": {0: 0.8}}, baseline="aaaa111"),
+        record("h128", {"rnn": {0: 0.81}}, baseline="bbbb222"),
+    ]
+    with pytest.raises(StageError, match="'h128' names experiments that ran from different commits"):
+        resolve("h128", twice)
+    assert resolve("h128-rev", twice[:2]).accuracy == {"rnn": {0: 0.8}}  # by revision
+    mixed = [
+        BASE,
+        record("g-1", {"rnn": {0: 0.8}}, baseline="aaaa111"),
+        record("g-2", {"rnn": {1: 0.8}}, baseline="bbbb222"),
+    ]
+    with pytest.raises(StageError, match="ran from different commits"):
+        resolve("g-*", mixed)

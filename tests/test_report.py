@@ -56,7 +56,8 @@ def test_differences_and_claims_get_verdicts(study):
     assert gru_lstm[4] == "no detectable difference at 95%"
     claims = {row[0]: row[1:] for row in rows(text) if row[0] in {c.text for c in published.ARCHITECTURE_CLAIMS}}
     assert claims["LSTM is slightly better than the plain RNN"][0].startswith("holds (lstm − rnn = +2.00 points")
-    assert claims["LSTM and GRU differ little"][0].startswith("holds at this n: no difference detectable")
+    # gru − lstm: +0.5, -0.5, 0 points: the interval, [-1.24, +1.24], is not within the ±1 point margin
+    assert claims["LSTM and GRU differ little"][1].startswith("not detectable at this n: the interval is not within")
     assert claims["LSTM passes 85% test accuracy"][1].startswith("holds: above 0.85")
     assert claims["the plain RNN stays just below 85%"][1].startswith("not detectable at this n")
     assert "the hand-written LSTM does as well as nn.LSTM" not in claims  # lstm_manual did not run
@@ -74,6 +75,20 @@ def test_every_run_the_setup_and_the_figures(study):
         assert f"](../plots/{name})" in text
 
 
+def test_differ_little_holds_only_inside_the_margin(study):
+    set_params(study, archs=["lstm", "gru"])
+    write_study(study, {"lstm": [0.86, 0.865, 0.87], "gru": [0.861, 0.866, 0.8705]})  # +0.1, +0.1, +0.05 points
+    aggregate.main()
+    report.main()
+    claims = {row[0]: row[1:] for row in rows((study / REPORT_FILE).read_text())}
+    assert claims["LSTM and GRU differ little"][1].startswith("holds: the difference is within ±1 point")
+    write_study(study, {"lstm": [0.86, 0.865, 0.87], "gru": [0.88, 0.884, 0.89]})  # about +2 points each
+    aggregate.main()
+    report.main()
+    claims = {row[0]: row[1:] for row in rows((study / REPORT_FILE).read_text())}
+    assert claims["LSTM and GRU differ little"][1].startswith("does not hold: the difference exceeds 1 point")
+
+
 def test_one_seed_has_no_interval_and_no_verdict(project):
     set_params(project, archs=["rnn", "lstm"], seeds=[0])
     write_study(project, {"rnn": [0.84], "lstm": [0.86]})
@@ -83,7 +98,8 @@ def test_one_seed_has_no_interval_and_no_verdict(project):
     report.main()
     text = (project / REPORT_FILE).read_text()
     assert "none (one seed)" in rows(text, "lstm")[0][2]
-    assert "not detectable at this n" in text and "holds" not in text
+    claims = [row[1:] for row in rows(text) if row[0] in {claim.text for claim in published.ARCHITECTURE_CLAIMS}]
+    assert claims and all(verdict.startswith("not detectable at this n") for row in claims for verdict in row)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import json
 import math
 
+import pytest
 import torch
 from conftest import set_params
 
@@ -64,9 +65,7 @@ def test_a_failing_run_leaves_no_partial_output_and_keeps_the_earlier_one(tokeni
         raise RuntimeError("crash in epoch 1")
 
     monkeypatch.setattr(train, "train_epoch", crash)
-    try:
+    with pytest.raises(RuntimeError, match="crash in epoch 1"):
         train.train("rnn", 0, load_params())
-    except RuntimeError:
-        pass
     assert (model.read_bytes(), log.read_text()) == before
     assert sorted(p.name for p in model.parent.iterdir()) == ["rnn-0.pt"]
