@@ -13,6 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The tests run on two workers (pytest -n 2, pyproject.toml), each training tiny models and starting
+# DVC and Dask processes: one thread each, so that they never oversubscribe the CPU.
+for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
 PROJECT = Path(__file__).resolve().parent.parent
 POSITIVE = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEGATIVE = ["awful", "boring", "dull", "worst", "hated", "terrible"]
