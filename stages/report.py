@@ -32,10 +32,15 @@ def points(value: float) -> str:
     return f"{value * 100:+.2f}"
 
 
-def interval(low: float | None, high: float | None, scale: float = 1, digits: int = 4) -> str:
+def interval(low: float | None, high: float | None, scale: float = 1, digits: int = 4, sign: str = "") -> str:
     if low is None or high is None:
         return NO_INTERVAL
-    return f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
+    return f"[{low * scale:{sign}.{digits}f}, {high * scale:{sign}.{digits}f}]"
+
+
+def points_interval(low: float | None, high: float | None) -> str:
+    """The interval of an accuracy difference, in signed percentage points."""
+    return interval(low, high, scale=100, digits=2, sign="+")
 
 
 def mean_with_interval(stats: dict) -> str:
@@ -68,7 +73,7 @@ def judge_difference(claim: Claim, summary: dict, key: str) -> str:
     result = paired_difference(seed_values(summary, claim.base, key), seed_values(summary, claim.other, key))
     detail = (
         f"{claim.other} − {claim.base} = {points(result.mean)} points, "
-        f"95% interval {interval(result.low, result.high, 100, 2)}, n = {result.n_base} paired seeds"
+        f"95% interval {points_interval(result.low, result.high)}, n = {result.n_base} paired seeds"
     )
     if result.low is None:
         return f"not detectable at this n ({detail})"
@@ -126,7 +131,7 @@ def difference_table(summary: dict) -> pd.DataFrame:
                 "difference (best-val epoch)": pair.replace("-", " − ", 1),
                 "n": diff["n"],
                 "mean (points)": points(diff["mean"]),
-                "95% interval (points)": interval(diff["low"], diff["high"], 100, 2),
+                "95% interval (points)": points_interval(diff["low"], diff["high"]),
                 "verdict": verdict,
             }
         )
