@@ -3,13 +3,14 @@
 #   1. one after another, `dvc exp run --temp` (torch's default threads);
 #   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
 #   3. `python -m stages.grid` on its default LocalCluster (one single-threaded worker per core).
-# Each way trains its own seeds (10-13, 20-23, 30-33), so that none restores another's runs from the
-# run cache. Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
+# Each way trains its own seeds (FIRST..FIRST+3, then +10, then +20; FIRST is the first argument,
+# default 10), so that none restores another's runs from the run cache; a rerun takes another FIRST.
+# Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
 # grid's), and the data stages' outputs and run cache on that remote (`dvc push --run-cache`).
 # Prints each time as soon as it is measured; keep its log outside the project (the grid refuses a
 # working tree with untracked files):
 #
-#   bench/grid_vs_queue.sh 2>&1 | tee /tmp/grid_vs_queue.log
+#   bench/grid_vs_queue.sh 40 2>&1 | tee /tmp/grid_vs_queue.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "$(git status --porcelain)" ]; then
@@ -17,27 +18,29 @@ if [ -n "$(git status --porcelain)" ]; then
   exit 1
 fi
 COMMON=(-S epochs=1 -S 'archs=[lstm]')
+FIRST=${1:-10}
+seeds() { seq "$1" $(($1 + 3)); }
 
 start=$(date +%s)
-for seed in 10 11 12 13; do
+for seed in $(seeds "$FIRST"); do
   dvc exp run --temp -n "seq-$seed" "${COMMON[@]}" -S "seeds=[$seed]" > /dev/null
 done
 sequential=$(( $(date +%s) - start ))
 echo "one after another: ${sequential} s"
 
 start=$(date +%s)
-for seed in 20 21 22 23; do
+for seed in $(seeds $((FIRST + 10))); do
   dvc exp run --queue -n "queue-$seed" "${COMMON[@]}" -S "seeds=[$seed]" > /dev/null
 done
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 dvc queue start -j 2 > /dev/null
-while dvc queue status | grep -q -E "Queued|Running"; do sleep 2; done
+while [[ $(dvc queue status) =~ Queued|Running ]]; do sleep 2; done  # (no grep -q: under pipefail its early exit fails the pipe)
 queue=$(( $(date +%s) - start ))
 echo "dvc queue start -j 2: ${queue} s ($(python -c "print(f'{$sequential / $queue:.2f}')")x the speed of one after another)"
-if dvc queue status | grep -q Failed; then
+if [[ $(dvc queue status) =~ Failed ]]; then
   echo "some queued experiments failed: dvc queue logs <name>" >&2
 fi
 
 start=$(date +%s)
-python -m stages.grid --prefix grid "${COMMON[@]}" -S 'seeds=[30],[31],[32],[33]'
+python -m stages.grid --prefix grid "${COMMON[@]}" -S "seeds=$(seeds $((FIRST + 20)) | sed 's/.*/[&]/' | paste -sd,)"
 grid=$(( $(date +%s) - start ))
 echo "stages.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x the speed of one after another)"
