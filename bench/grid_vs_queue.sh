@@ -10,7 +10,7 @@
 # Prints each time as soon as it is measured; keep its log outside the project (the grid refuses a
 # working tree with untracked files):
 #
-#   bench/grid_vs_queue.sh 40 2>&1 | tee /tmp/grid_vs_queue.log
+#   bench/grid_vs_queue.sh 40 2>&1 | tee ../grid_vs_queue.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "$(git status --porcelain)" ]; then

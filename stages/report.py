@@ -19,7 +19,7 @@ from stages.common import StageError, atomic_output, file_digest, run_stage
 from stages.params import Params, load_params
 from stages.paths import PLOTS_DIR, RAW_ARCHIVE, REPORT_FILE
 from stages.published import Claim
-from stages.stats import NO_DIFFERENCE, paired_difference
+from stages.stats import Difference, paired_difference
 
 FIGURES = {"Accuracy per epoch": "accuracy.png", "Loss per epoch": "loss.png", "Test accuracy": "test_accuracy.png"}
 # The claims are judged on both accuracies, the report's own protocol (the last epoch) first.
@@ -121,11 +121,9 @@ def difference_table(summary: dict) -> pd.DataFrame:
     rows = []
     for pair, diff in summary["diff"].items():
         other = pair.split("-")[0]
-        verdict = NO_DIFFERENCE
-        if diff["low"] is None:
-            verdict = "no interval (one seed)"
-        elif diff["low"] > 0 or diff["high"] < 0:
-            verdict = f"{other} {'better' if diff['low'] > 0 else 'worse'}"
+        verdict = Difference("paired", diff["n"], diff["n"], diff["mean"], diff["low"], diff["high"]).verdict
+        if verdict in ("better", "worse"):
+            verdict = f"{other} {verdict}"
         rows.append(
             {
                 "difference (best-val epoch)": pair.replace("-", " − ", 1),
