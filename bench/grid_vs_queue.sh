@@ -2,7 +2,7 @@
 # Wall time of the same 4 one-epoch experiments run three ways on this machine:
 #   1. one after another, `dvc exp run --temp` (torch's default threads);
 #   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
-#   3. `python -m stages.grid` on its default LocalCluster (one single-threaded worker per core).
+#   3. `python -m tools.grid` on its default LocalCluster (one single-threaded worker per core).
 # Each way trains its own seeds (FIRST..FIRST+3, then +10, then +20; FIRST is the first argument,
 # default 10), so that none restores another's runs from the run cache; a rerun takes another FIRST.
 # Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
@@ -41,6 +41,6 @@ if [[ $(dvc queue status) =~ Failed ]]; then
 fi
 
 start=$(date +%s)
-python -m stages.grid --prefix grid "${COMMON[@]}" -S "seeds=$(seeds $((FIRST + 20)) | sed 's/.*/[&]/' | paste -sd,)"
+python -m tools.grid --prefix grid "${COMMON[@]}" -S "seeds=$(seeds $((FIRST + 20)) | sed 's/.*/[&]/' | paste -sd,)"
 grid=$(( $(date +%s) - start ))
-echo "stages.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x the speed of one after another)"
+echo "tools.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x the speed of one after another)"

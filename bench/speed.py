@@ -6,16 +6,16 @@
 
 For every architecture it times, side by side in one run:
 
-- project: the project's own code, `stages.loops.train_epoch` on `stages.data.batches` (reviews of
+- project: the project's own code, `imdb_rnn.loops.train_epoch` on `imdb_rnn.data.batches` (reviews of
   similar length, each batch cut to its longest review) with a masked_mean `SentimentClassifier`,
-  Adam (params.yaml's lr and weight_decay) and cross-entropy; evaluation is `stages.loops.predict` (inference mode) on batches of
+  Adam (params.yaml's lr and weight_decay) and cross-entropy; evaluation is `imdb_rnn.loops.predict` (inference mode) on batches of
   EVAL_BATCH_SIZE, as `stages/train.py` does.
 - reference: a plain loop like the report's: batches in random order at the full padded length,
   a batch-first `Embedding -> recurrent -> mean over time -> Linear -> ReLU -> Dropout -> Linear`,
   the same optimizer and loss, evaluation under torch.no_grad in batches of the same size. For
   the `*_manual` archs the recurrent layer is the report's naive hand-written cell: a Python loop
   over time steps, one nn.Linear per gate on torch.cat([h, x_t]), autograd doing the backward. An
-  architecture the report did not have runs its registered layer (stages/models.py) in this loop.
+  architecture the report did not have runs its registered layer (imdb_rnn/classifier.py) in this loop.
 
 Each epoch (and each evaluation pass) runs `--repeats` times after a one-batch warm-up; the
 median is reported. An epoch's time includes making its batches, as stages/train.py's
@@ -50,12 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stages.common import run_stage
-from stages.data import PAD_ID, batches, load_split, load_vocab
-from stages.loops import EVAL_BATCH_SIZE, predict, resolve_device, train_epoch
-from stages.models import ARCHITECTURES, ModelConfig, SentimentClassifier
-from stages.params import load_params
-from stages.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn import architectures
+from imdb_rnn.classifier import ModelConfig, SentimentClassifier
+from imdb_rnn.common import run_stage
+from imdb_rnn.data import PAD_ID, batches, load_split, load_vocab
+from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, resolve_device, train_epoch
+from imdb_rnn.params import load_params
+from imdb_rnn.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE, split_file
+from stages import tokenize, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
@@ -166,7 +168,7 @@ REFERENCE_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
 def reference_layer(arch: str, embed_dim: int, hidden: int) -> nn.Module:
     if arch in REFERENCE_LAYERS:
         return REFERENCE_LAYERS[arch](embed_dim, hidden)
-    return TimeMajor(ARCHITECTURES[arch].layer(embed_dim, hidden))
+    return TimeMajor(architectures.load(arch).layer(embed_dim, hidden))
 
 
 class ReferenceClassifier(nn.Module):
@@ -330,7 +332,7 @@ def ratios(results: list[dict], device: torch.device) -> tuple[list[dict], list[
     found = {(result["arch"], result["mode"]): result for result in results}
     goal = GOALS[device.type]
     manual_vs_torch = []
-    twins = {arch: entry.twin for arch, entry in ARCHITECTURES.items() if entry.twin}
+    twins = {arch: twin for arch in architectures.NAMES if (twin := architectures.load(arch).twin)}
     for manual, twin in twins.items():
         if (manual, "project") in found and (twin, "project") in found:
             slow, fast = found[manual, "project"], found[twin, "project"]
@@ -412,15 +414,16 @@ def positive(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The options; sizes, lr and weight_decay default to params.yaml's, read when the benchmark starts."""
-    defaults = load_params(ROOT / PARAMS_FILE)
+    path = ROOT / PARAMS_FILE
+    defaults, vocab_size = load_params(train.Params, path), load_params(tokenize.Params, path).vocab_size
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--archs",
         nargs="+",
-        choices=ARCHITECTURES,
-        default=list(ARCHITECTURES),
+        choices=architectures.NAMES,
+        default=list(architectures.NAMES),
         metavar="ARCH",
-        help=f"default: {' '.join(ARCHITECTURES)}",
+        help=f"default: {' '.join(architectures.NAMES)}",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
     parser.add_argument("--reviews", type=positive, default=25000, help="reviews per epoch (default: 25000)")
@@ -428,7 +431,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for option, name in (("--batch-size", "batch_size"), ("--hidden", "hidden"), ("--embed-dim", "embed_dim")):
         value = getattr(defaults, name)
         parser.add_argument(option, type=positive, default=value, help=f"params.yaml's {name} (default: {value})")
-    parser.set_defaults(lr=defaults.lr, weight_decay=defaults.weight_decay, vocab_size=defaults.vocab_size)
+    parser.set_defaults(lr=defaults.lr, weight_decay=defaults.weight_decay, vocab_size=vocab_size)
     parser.add_argument(
         "--seq-len", type=positive, default=200, help="padded length of synthetic reviews (default: 200)"
     )

@@ -5,6 +5,8 @@ The file is written beside its destination under a temporary name, checked (MD5 
 `data.md5` is set, then read through as a gzip tar), and only then moved into place.
 """
 
+import json
+import re
 import tarfile
 import time
 import zlib
@@ -12,10 +14,28 @@ from pathlib import Path
 
 import fsspec
 from fsspec.callbacks import TqdmCallback
+from pydantic import Field, field_validator
 
-from stages.common import StageError, atomic_output, file_digest, run_stage
-from stages.params import load_params
-from stages.paths import RAW_ARCHIVE
+from imdb_rnn.common import StageError, atomic_output, file_digest, run_stage
+from imdb_rnn.params import StageParams, load_params
+from imdb_rnn.paths import DATA_SOURCE_FILE, RAW_ARCHIVE
+
+
+class DataParams(StageParams):
+    url: str = Field(min_length=1)
+    md5: str | None
+
+    @field_validator("md5")
+    @classmethod
+    def _md5_or_null(cls, md5: str | None) -> str | None:
+        if md5 is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+            raise ValueError("should be an MD5 digest (32 hex digits) or null to skip the check")
+        return md5
+
+
+class Params(StageParams):
+    data: DataParams
+
 
 ATTEMPTS = 3
 RETRY_DELAY_S = 2.0
@@ -70,12 +90,14 @@ def check_archive(path: Path, url: str, expected_md5: str | None) -> None:
 
 
 def main() -> None:
-    params = load_params()
+    params = load_params(Params)
     url, md5 = params.data.url, params.data.md5
     start = time.perf_counter()
-    with atomic_output(RAW_ARCHIVE) as staged:
+    with atomic_output(RAW_ARCHIVE) as staged, atomic_output(DATA_SOURCE_FILE) as record:
         transfer(url, staged)
         check_archive(staged, url, md5)
+        source = {"url": url, "md5": file_digest(staged, "md5"), "bytes": staged.stat().st_size}
+        record.write_text(json.dumps(source, indent=2) + "\n")
     print(
         f"download: {url} -> {RAW_ARCHIVE} ({RAW_ARCHIVE.stat().st_size:,} bytes) in {time.perf_counter() - start:.1f} s"
     )

@@ -4,22 +4,35 @@
 
 Writes metrics/test/<arch>-<seed>.json for the epoch with the best validation accuracy: test_acc,
 test_loss, precision, recall and F1 of the positive class, and the confusion matrix; plus
-final_test_acc, the accuracy of the last epoch (what the report quotes after 10 epochs).
+final_test_acc, the accuracy of the last epoch (what the report quotes after 10 epochs), and where
+it ran. Writes metrics/predictions/<arch>-<seed>.npz: for every test review, in the test split's
+order, whether each of the two epochs' models classified it right (`best`, `last`; booleans), which
+the statistics need for the test set's share of the uncertainty (docs/statistics.md).
 """
 
 import argparse
 import json
+from typing import Literal
 
+import numpy as np
+import torch
+from pydantic import Field
 from torch import Tensor
 
-from stages.checkpoint import load_checkpoint
-from stages.common import StageError, atomic_output, run_stage
-from stages.data import batches, load_split, load_vocab
-from stages.loops import EVAL_BATCH_SIZE, predict, resolve_device
-from stages.losses import LOSS_FUNCTIONS, LossFunction
-from stages.models import ARCHITECTURES
-from stages.params import load_params
-from stages.paths import VOCAB_FILE, model_file, run_name, test_metrics_file
+from imdb_rnn import architectures, environment
+from imdb_rnn.checkpoint import load_checkpoint
+from imdb_rnn.common import StageError, atomic_output, run_stage
+from imdb_rnn.data import batches, evaluation_order, load_split, load_vocab, trims_batches
+from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, resolve_device
+from imdb_rnn.losses import LOSS_FUNCTIONS, LossFunction
+from imdb_rnn.params import StageParams, check_choice, load_params
+from imdb_rnn.paths import VOCAB_FILE, model_file, predictions_file, run_name, test_metrics_file
+
+
+class Params(StageParams):
+    loss: str
+    device: Literal["auto", "cpu", "cuda"]
+    threads: int = Field(gt=0)
 
 
 def scores(logits: Tensor, labels: Tensor, loss_fn: LossFunction) -> dict:
@@ -41,12 +54,22 @@ def scores(logits: Tensor, labels: Tensor, loss_fn: LossFunction) -> dict:
     }
 
 
+def in_split_order(correct: Tensor, order: Tensor) -> np.ndarray:
+    """Per-review results given in evaluation order (`order`), put back in the split's order."""
+    restored = torch.empty_like(correct)
+    restored[order] = correct
+    return restored.numpy()
+
+
 def main() -> None:
-    params = load_params()  # first, so that a wrong -S value is reported by its key
+    params = load_params(Params)  # first, so that a wrong -S value is reported by its key
+    check_choice("loss", params.loss, LOSS_FUNCTIONS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("arch", choices=ARCHITECTURES)
+    parser.add_argument("arch")
     parser.add_argument("seed", type=int)
     args = parser.parse_args()
+    check_choice("archs", args.arch, architectures.NAMES)
+    environment.set_threads(params.threads)
     name, path = run_name(args.arch, args.seed), model_file(args.arch, args.seed)
     checkpoint = load_checkpoint(path)
     if checkpoint.vocab != load_vocab():
@@ -54,13 +77,22 @@ def main() -> None:
             f"{path} was trained with another vocabulary than {VOCAB_FILE}: rerun `dvc repro train@{name}`"
         )
     device = resolve_device(params.device)
-    test_batches = batches(load_split("test"), EVAL_BATCH_SIZE, trim=checkpoint.config.pooling != "mean")
+    test_split = load_split("test")
+    test_batches = batches(test_split, EVAL_BATCH_SIZE, trim=trims_batches(checkpoint.config.pooling))
     logits, labels = predict(checkpoint.model().to(device), test_batches, device)
     metrics = scores(logits, labels, LOSS_FUNCTIONS[params.loss])
     final_logits, _ = predict(checkpoint.model(final=True).to(device), test_batches, device)
-    metrics["final_test_acc"] = round(float((final_logits.argmax(dim=1) == labels).double().mean()), 6)
-    with atomic_output(test_metrics_file(args.arch, args.seed)) as staged:
-        staged.write_text(json.dumps(metrics, indent=2) + "\n")
+    correct = {"best": logits.argmax(dim=1) == labels, "last": final_logits.argmax(dim=1) == labels}
+    metrics["final_test_acc"] = round(float(correct["last"].double().mean()), 6)
+    metrics |= environment.describe(device)
+    order = evaluation_order(test_split["lengths"])
+    with (
+        atomic_output(test_metrics_file(args.arch, args.seed)) as metrics_path,
+        atomic_output(predictions_file(args.arch, args.seed)) as predictions_path,
+    ):
+        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+        with predictions_path.open("wb") as file:  # a file object: savez would add .npz to a path
+            np.savez_compressed(file, **{epoch: in_split_order(right, order) for epoch, right in correct.items()})
     print(f"{name}: test acc {metrics['test_acc']:.4f}, loss {metrics['test_loss']:.4f}, F1 {metrics['f1']:.4f}")
 
 

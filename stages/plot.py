@@ -2,16 +2,16 @@
 
     python -m stages.plot
 
-Reads every run's per-epoch log (train@<arch>-<seed>) and the aggregate stage's summary, and writes plots/:
+Reads what the aggregate stage wrote (the curves' statistics and the summary), and writes plots/:
 
 - accuracy.png, loss.png: the mean over seeds per epoch with its 95% band, train dashed and
   validation solid, one colour per architecture;
 - test_accuracy.png: test accuracy per architecture, the mean over seeds with its 95% error bar, for
   the best-validation epoch and the last epoch, with the report's figure (one run, last epoch) beside;
   the axis is zoomed to the data, so differences of a point stay visible;
-- curves.csv (arch, split, epoch, n, acc, acc_low, acc_high, loss, loss_low, loss_high) and
-  test_accuracy.csv (arch, measure, test_acc, low, high, n): the same data, drawn by `dvc plots show`
-  and `dvc plots diff` (templates in .dvc/plots/). An interval that one seed cannot give is left empty.
+- test_accuracy.csv (arch, measure, test_acc, low, high, n): the same data, drawn by `dvc plots show`
+  and `dvc plots diff` (templates in .dvc/plots/), as is metrics/curves.csv for the curves. An
+  interval that one seed cannot give is left empty.
 
 Figures are drawn on matplotlib Figure objects, rendered by the Agg backend, without pyplot.
 """
@@ -24,45 +24,39 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from stages import published, runs
-from stages.common import atomic_output, run_stage
-from stages.models import ARCHITECTURES
-from stages.params import Params, load_params
-from stages.paths import PLOTS_DIR
-from stages.stats import CONFIDENCE, estimate
+from imdb_rnn import aggregated, architectures, published
+from imdb_rnn.common import atomic_output, run_stage
+from imdb_rnn.params import StageParams, load_params
+from imdb_rnn.paths import PLOTS_DIR
+from imdb_rnn.stats import CONFIDENCE
+
+
+class Params(StageParams):
+    archs: list[str]
+    seeds: list[int]
+    hidden: int
+    embed_dim: int
+    batch_size: int
+    loss: str
+    pooling: str
+    lr: float
+    epochs: int
+
 
 LINE_STYLES = {"train": "--", "val": "-"}
 SPLIT_NAMES = {"train": "train", "val": "validation"}
-COLOURS = {arch: f"C{index}" for index, arch in enumerate(ARCHITECTURES)}  # an architecture keeps its colour
+COLOURS = {arch: f"C{index}" for index, arch in enumerate(architectures.NAMES)}  # an architecture keeps its colour
 TITLE_PARAMS = ("hidden", "embed_dim", "batch_size", "loss", "pooling", "lr", "epochs")
 # test_accuracy.csv's measures: ours (the mean over seeds) for two epochs, and the report's single run.
-MEASURES = {**runs.ACCURACIES, "report": "the report (last epoch)"}
+MEASURES = {**aggregated.ACCURACIES, "report": "the report (last epoch)"}
 MARKERS = {"test_acc": "o", "final_test_acc": "s", "report": "X"}
-
-
-def band(values: pd.Series) -> pd.Series:
-    """n, mean and the 95% interval's ends (NaN with one value) of one metric's values over seeds."""
-    result = estimate(values.tolist())
-    low, high = (math.nan, math.nan) if result.half_width is None else (result.low, result.high)
-    return pd.Series({"n": result.n, "mean": result.mean, "low": low, "high": high})
-
-
-def curve_table(per_run: pd.DataFrame) -> pd.DataFrame:
-    """Per arch, split and epoch, over seeds: n and, for acc and loss, the mean with its 95% interval."""
-    groups = per_run.groupby(["arch", "split", "epoch"], sort=False)
-    columns = {}
-    for metric in runs.EPOCH_METRICS:
-        stats = groups[metric].apply(band).unstack()
-        columns["n"] = stats["n"].astype(int)
-        columns |= {metric: stats["mean"], f"{metric}_low": stats["low"], f"{metric}_high": stats["high"]}
-    return pd.DataFrame(columns).reset_index()
 
 
 def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n."""
     rows = []
     for arch in archs:
-        for key in runs.ACCURACIES:
+        for key in aggregated.ACCURACIES:
             stats = summary[arch][key]
             half = stats["ci95"]
             low, high = (math.nan, math.nan) if half is None else (stats["mean"] - half, stats["mean"] + half)
@@ -130,10 +124,9 @@ def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
 
 
 def main() -> None:
-    params = load_params()
-    per_run = pd.concat([runs.curves(arch, seed) for arch in params.archs for seed in params.seeds])
-    curves = curve_table(per_run)
-    test_accuracy = test_accuracy_table(runs.summary(), params.archs)
+    params = load_params(Params)
+    curves = aggregated.curves()
+    test_accuracy = test_accuracy_table(aggregated.summary(), params.archs)
     figures = {
         "accuracy.png": curve_figure(curves, "acc", "Accuracy", params),
         "loss.png": curve_figure(curves, "loss", "Loss", params),
@@ -141,7 +134,6 @@ def main() -> None:
     }
     with atomic_output(PLOTS_DIR) as staged:
         staged.mkdir()
-        curves.to_csv(staged / "curves.csv", index=False, float_format="%.6g")
         test_accuracy.to_csv(staged / "test_accuracy.csv", index=False, float_format="%.6g")
         for name, figure in figures.items():
             figure.savefig(staged / name, dpi=120)

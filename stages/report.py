@@ -5,7 +5,7 @@
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
 epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
 count in the means). Then the paired differences between architectures, the verdict on each claim of
-the report (stages/published.py), every run, the setup (data, device, params) and the figures. The
+the report (imdb_rnn/published.py), every run, the setup (data, device, params) and the figures. The
 means, intervals and differences are those the aggregate stage wrote; only the claims are judged here.
 """
 
@@ -14,16 +14,37 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from stages import published, runs
-from stages.common import StageError, atomic_output, file_digest, run_stage
-from stages.params import Params, load_params
-from stages.paths import PLOTS_DIR, RAW_ARCHIVE, REPORT_FILE
-from stages.published import Claim
-from stages.stats import Difference, paired_difference
+from imdb_rnn import aggregated, published
+from imdb_rnn.common import atomic_output, read_json, run_stage
+from imdb_rnn.params import StageParams, load_params
+from imdb_rnn.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
+from imdb_rnn.published import Claim
+from imdb_rnn.stats import Difference, paired_difference
+
+
+class Params(StageParams):
+    """The params that shape the results, shown in the report's setup section."""
+
+    archs: list[str]
+    seeds: list[int]
+    epochs: int
+    vocab_size: int
+    seq_len: int
+    truncate: str
+    embed_dim: int
+    hidden: int
+    pooling: str
+    loss: str
+    batch_size: int
+    trim_batches: bool
+    lr: float
+    weight_decay: float
+    threads: int
+
 
 FIGURES = {"Accuracy per epoch": "accuracy.png", "Loss per epoch": "loss.png", "Test accuracy": "test_accuracy.png"}
 # The claims are judged on both accuracies, the report's own protocol (the last epoch) first.
-JUDGED = {key: runs.ACCURACIES[key] for key in ("final_test_acc", "test_acc")}
+JUDGED = {key: aggregated.ACCURACIES[key] for key in ("final_test_acc", "test_acc")}
 NO_INTERVAL = "none (one seed)"
 
 
@@ -108,7 +129,7 @@ def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
                 "seeds": summary[arch]["n"],
                 **{
                     f"test acc, {label} [95% CI]": mean_with_interval(summary[arch][key])
-                    for key, label in runs.ACCURACIES.items()
+                    for key, label in aggregated.ACCURACIES.items()
                 },
                 "the report (last epoch, 1 run)": "-" if reported is None else f"{reported:.4f}",
                 "diverged": f"{summary[arch]['diverged']} of {summary[arch]['n']}",
@@ -150,39 +171,30 @@ def claims_table(summary: dict, archs: list[str]) -> pd.DataFrame:
 
 
 def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
-    rows = []
-    for arch in archs:
-        for seed in seeds:
-            test, train = runs.test_metrics(arch, seed), runs.train_summary(arch, seed)
-            rows.append(
-                {
-                    "arch": arch,
-                    "seed": seed,
-                    "test acc": f"{test['test_acc']:.4f}",
-                    "last-epoch test acc": f"{test['final_test_acc']:.4f}",
-                    "best epoch": train["best_epoch"],
-                    "train minutes": f"{train['train_minutes']:.2f}",
-                    "diverged": "yes" if train["diverged"] else "no",
-                    "device": train["device"],
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def archive_md5() -> str:
-    """MD5 of the archive that download fetched."""
-    if not RAW_ARCHIVE.exists():
-        raise StageError(f"{RAW_ARCHIVE} not found: it is written by stage download; run `dvc repro download`")
-    return file_digest(RAW_ARCHIVE, "md5")
+    """Every run of these archs and seeds, from the aggregate's per-run table."""
+    table = aggregated.runs()
+    table = table[table["arch"].isin(archs) & table["seed"].isin(seeds)]
+    return pd.DataFrame(
+        {
+            "arch": table["arch"],
+            "seed": table["seed"],
+            "test acc": table["test_acc"].map("{:.4f}".format),
+            "last-epoch test acc": table["final_test_acc"].map("{:.4f}".format),
+            "best epoch": table["best_epoch"],
+            "train minutes": table["train_minutes"].map("{:.2f}".format),
+            "diverged": table["diverged"].map({True: "yes", False: "no"}),
+            "where": table["device"] + ", " + table["threads"].astype(str) + " thread(s), " + table["cpu"],
+        }
+    )
 
 
 def markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True)
 
 
-def render(params: Params, summary: dict, per_run: pd.DataFrame, md5: str) -> str:
+def render(params: Params, summary: dict, per_run: pd.DataFrame, source: dict) -> str:
     """The report's markdown."""
-    used = yaml.safe_dump(params.model_dump(exclude={"data"}), sort_keys=False, default_flow_style=None)
+    used = yaml.safe_dump(params.model_dump(), sort_keys=False, default_flow_style=None)
     figures = "\n\n".join(f"![{title}]({Path('..', PLOTS_DIR, name).as_posix()})" for title, name in FIGURES.items())
     claims = claims_table(summary, params.archs)
     margin = published.EQUIVALENCE_MARGIN * 100
@@ -216,8 +228,8 @@ A claim that two differ little holds when the whole 95% interval of their differ
 
 ## Setup
 
-- data: {params.data.url} (archive MD5 `{md5}`)
-- device: {", ".join(per_run["device"].unique())}
+- data: {source["url"]} (archive MD5 `{source["md5"]}`)
+- where the runs ran: {"; ".join(per_run["where"].unique())}
 - params:
 
 ```yaml
@@ -230,11 +242,11 @@ A claim that two differ little holds when the whole 95% interval of their differ
 
 
 def main() -> None:
-    params = load_params()
-    summary = runs.summary()
+    params = load_params(Params)
     per_run = runs_table(params.archs, params.seeds)
+    source = read_json(DATA_SOURCE_FILE, "download")
     with atomic_output(REPORT_FILE) as staged:
-        staged.write_text(render(params, summary, per_run, archive_md5()))
+        staged.write_text(render(params, aggregated.summary(), per_run, source))
     print(f"report: {', '.join(params.archs)} x {len(params.seeds)} seeds -> {REPORT_FILE}")
 
 

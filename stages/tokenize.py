@@ -14,15 +14,25 @@ import tarfile
 import time
 from collections import Counter
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import numpy as np
-import torch
-from safetensors.torch import save_file
+from pydantic import Field
+from safetensors.numpy import save_file
 
-from stages.common import StageError, atomic_output, run_stage
-from stages.data import PAD, UNK, UNK_ID, encode, tokenize
-from stages.params import load_params
-from stages.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
+from imdb_rnn.common import StageError, atomic_output, run_stage
+from imdb_rnn.params import StageParams, load_params
+from imdb_rnn.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
+from imdb_rnn.text import PAD, UNK, UNK_ID, encode, tokenize
+
+
+class Params(StageParams):
+    vocab_size: int = Field(gt=0)
+    seq_len: int = Field(gt=0)
+    truncate: Literal["head", "tail"]
+    val_fraction: float = Field(gt=0, lt=1)
+    split_seed: int = Field(ge=0)
+
 
 REVIEW = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
 LABELS = {"neg": 0, "pos": 1}
@@ -91,7 +101,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 def encode_split(
     token_lists: list[list[str]], labels: list[int], token_ids: dict[str, int], seq_len: int, truncate: str
-) -> tuple[dict[str, torch.Tensor], dict]:
+) -> tuple[dict[str, np.ndarray], dict]:
     """The tensors of one split, and its statistics."""
     ids = np.zeros((len(token_lists), seq_len), dtype=np.int32)
     lengths = np.zeros(len(token_lists), dtype=np.int64)
@@ -114,16 +124,11 @@ def encode_split(
         "truncated_fraction": round(float((full_lengths > seq_len).mean()), 4),
         "oov_rate": round(unknown / max(total_tokens, 1), 4),
     }
-    tensors = {
-        "ids": torch.from_numpy(ids),
-        "lengths": torch.from_numpy(lengths),
-        "labels": torch.from_numpy(labels_array),
-    }
-    return tensors, stats
+    return {"ids": ids, "lengths": lengths, "labels": labels_array}, stats
 
 
 def main() -> None:
-    params = load_params()
+    params = load_params(Params)
     start = time.perf_counter()
     reviews = read_reviews(RAW_ARCHIVE)
     tokens = {split: [tokenize(text) for _, _, text in rows] for split, rows in reviews.items()}

@@ -6,38 +6,64 @@ The seed sets the weight init, dropout and the batch order (the validation split
 `split_seed`, in `tokenize`). Logs per epoch, with dvclive, into metrics/train/<arch>-<seed>/: train and
 validation loss and accuracy and the epoch's wall time (plots/metrics/**.tsv), and a summary
 (metrics.json) with the best epoch, the training minutes and whether the loss diverged. Saves to
-models/<arch>-<seed>.pt a self-contained checkpoint (stages/checkpoint.py) with the weights of the
+models/<arch>-<seed>.pt a self-contained checkpoint (imdb_rnn/checkpoint.py) with the weights of the
 best-validation epoch (the model that `evaluate` and `predict` use) and of the last epoch (the report's protocol).
 """
 
 import argparse
 import copy
+import json
 import time
 from contextlib import ExitStack
+from typing import Literal
 
 import torch
 from dvclive import Live
+from pydantic import Field
 
-from stages.checkpoint import Checkpoint, save_checkpoint
-from stages.common import atomic_output, run_stage
-from stages.data import batches, load_split, load_vocab
-from stages.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
-from stages.losses import LOSS_FUNCTIONS, is_diverged
-from stages.models import ARCHITECTURES, ModelConfig, SentimentClassifier
-from stages.params import Params, load_params
-from stages.paths import model_file, run_name, train_log_dir
+from imdb_rnn import architectures, environment
+from imdb_rnn.checkpoint import Checkpoint, save_checkpoint
+from imdb_rnn.classifier import POOLINGS, ModelConfig, SentimentClassifier
+from imdb_rnn.common import StageError, atomic_output, run_stage
+from imdb_rnn.data import batches, load_split, load_vocab, trims_batches
+from imdb_rnn.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
+from imdb_rnn.losses import LOSS_FUNCTIONS, is_diverged
+from imdb_rnn.params import StageParams, check_choice, load_params
+from imdb_rnn.paths import STATS_FILE, model_file, run_name, train_log_dir
+
+
+class Params(StageParams):
+    embed_dim: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    pooling: str
+    loss: str
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    trim_batches: bool
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    device: Literal["auto", "cpu", "cuda"]
+    threads: int = Field(gt=0)
+
+
+def encoding() -> dict:
+    """seq_len and truncate of the encoded splits, as tokenize recorded them (saved in the checkpoint)."""
+    try:
+        stats = json.loads(STATS_FILE.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{STATS_FILE} not found: it is written by stage tokenize; run `dvc repro tokenize`") from None
+    return {"seq_len": stats["seq_len"], "truncate": stats["truncate"]}
 
 
 def train(arch: str, seed: int, params: Params) -> dict:
     """Train `arch` from `seed` with `params`; write its log and checkpoint; return the summary."""
+    environment.set_threads(params.threads)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(params.device)
     vocab = load_vocab()
     train_split, val_split = load_split("train"), load_split("val")
-    # Trimming a batch to its longest review changes nothing when pooling ignores padding;
-    # `mean` pools over padding too (as the report does), so it keeps every position.
-    trim = params.trim_batches and params.pooling != "mean"
+    trim = params.trim_batches and trims_batches(params.pooling)
     val_batches = batches(val_split, EVAL_BATCH_SIZE, trim)
     config = ModelConfig.from_params(arch, len(vocab), params)
     model = SentimentClassifier(config).to(device)
@@ -83,7 +109,7 @@ def train(arch: str, seed: int, params: Params) -> dict:
                 "train_minutes": round((time.perf_counter() - started) / 60, 3),
                 "diverged": diverged,
                 "nonfinite_batches": nonfinite_total,
-                "device": device.type,
+                **environment.describe(device),
             }
             live.summary.update(summary)
         checkpoint = Checkpoint(
@@ -92,8 +118,7 @@ def train(arch: str, seed: int, params: Params) -> dict:
             best_epoch=best["epoch"],
             best_val_acc=best["val_acc"],
             vocab=vocab,
-            seq_len=params.seq_len,
-            truncate=params.truncate,
+            **encoding(),
             state_dict={key: tensor.cpu() for key, tensor in best["state_dict"].items()},
             final_state_dict={key: tensor.cpu() for key, tensor in model.state_dict().items()},
         )
@@ -104,11 +129,14 @@ def train(arch: str, seed: int, params: Params) -> dict:
 
 
 def main() -> None:
-    params = load_params()  # first, so that a wrong -S value is reported by its key
+    params = load_params(Params)  # first, so that a wrong -S value is reported by its key
+    check_choice("loss", params.loss, LOSS_FUNCTIONS)
+    check_choice("pooling", params.pooling, POOLINGS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("arch", choices=ARCHITECTURES)
+    parser.add_argument("arch")
     parser.add_argument("seed", type=int)
     args = parser.parse_args()
+    check_choice("archs", args.arch, architectures.NAMES)
     summary = train(args.arch, args.seed, params)
     print(
         f"{run_name(args.arch, args.seed)}: best val acc {summary['best_val_acc']:.4f} at epoch "

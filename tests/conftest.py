@@ -130,8 +130,8 @@ TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epo
 @pytest.fixture
 def tokenized(project) -> Path:
     """`project` with a tiny archive already tokenized and small model params; returns its root."""
+    from imdb_rnn.paths import RAW_ARCHIVE
     from stages import tokenize
-    from stages.paths import RAW_ARCHIVE
 
     set_params(project, **TINY_MODEL)
     build_archive(project / RAW_ARCHIVE, per_label=24)
@@ -153,7 +153,7 @@ def write_run(
     """What train@<arch>-<seed> and evaluate@<arch>-<seed> write, with made-up values (no training)."""
     import pandas as pd
 
-    from stages import paths
+    from imdb_rnn import paths
 
     for split in ("train", "val"):
         steps = range(1, epochs + 1)

@@ -6,8 +6,9 @@ import math
 import pytest
 from conftest import set_params, write_study
 
-from stages import aggregate, paths
-from stages.common import StageError
+from imdb_rnn import paths
+from imdb_rnn.common import StageError
+from stages import aggregate
 
 
 def summary_of(project, accuracies, **params) -> dict:

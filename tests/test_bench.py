@@ -9,7 +9,7 @@ import sys
 
 from conftest import PROJECT, run_command
 
-from stages.models import ARCHITECTURES
+from imdb_rnn.classifier import ARCHITECTURES
 
 SCRIPT = PROJECT / "bench" / "speed.py"
 TINY = ["--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30", "--hidden", "8", "--embed-dim", "8"]

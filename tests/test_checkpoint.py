@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from stages.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
-from stages.common import StageError
-from stages.models import ModelConfig, SentimentClassifier
+from imdb_rnn.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
+from imdb_rnn.classifier import ModelConfig, SentimentClassifier
+from imdb_rnn.common import StageError
 
 VOCAB = ["<pad>", "<unk>", "good", "bad"]
 

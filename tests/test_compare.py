@@ -1,9 +1,9 @@
-"""stages.compare on records as `dvc exp show --json` gives them (no DVC run here; tests/test_experiments.py runs it)."""
+"""tools.compare on records as `dvc exp show --json` gives them (no DVC run here; tests/test_experiments.py runs it)."""
 
 import pytest
 
-from stages.common import StageError
-from stages.compare import Record, compare, render, resolve
+from imdb_rnn.common import StageError
+from tools.compare import Record, compare, render, resolve
 
 
 def record(name, accuracies, experiment=True, diverged=(), baseline="c0ffee", **params):

@@ -1,31 +1,7 @@
 import torch
 
-from stages.data import PAD_ID, UNK_ID, batches, encode, padded_batch, tokenize
-
-
-def test_tokenize_strips_markup_lowercases_and_keeps_inner_apostrophes():
-    assert tokenize("I didn't LIKE it.<br /><br />5/10, Café-crème!") == [
-        "i",
-        "didn't",
-        "like",
-        "it",
-        "5",
-        "10",
-        "café",
-        "crème",
-    ]
-
-
-def test_tokenize_of_nothing_is_empty():
-    assert tokenize("") == [] and tokenize("<br/> ... !!") == []
-
-
-def test_encode_keeps_head_or_tail_and_maps_unknown_tokens():
-    token_ids = {"<pad>": PAD_ID, "<unk>": UNK_ID, "a": 2, "b": 3, "c": 4}
-    tokens = ["a", "b", "zzz", "c"]
-    assert encode(tokens, token_ids, 3, "head") == [2, 3, UNK_ID]
-    assert encode(tokens, token_ids, 3, "tail") == [3, UNK_ID, 4]
-    assert encode(tokens, token_ids, 10, "head") == [2, 3, UNK_ID, 4]
+from imdb_rnn.data import batches, evaluation_order, padded_batch, trims_batches
+from imdb_rnn.text import PAD_ID
 
 
 def split_of(lengths: list[int], seq_len: int = 10) -> dict[str, torch.Tensor]:
@@ -63,3 +39,11 @@ def test_evaluation_batches_keep_every_review_once():
 def test_padded_batch_pads_with_pad_and_cuts_to_the_width():
     ids, lengths = padded_batch([[5, 6, 7], [8], []], width=2)
     assert ids.tolist() == [[5, 6], [8, PAD_ID], [PAD_ID, PAD_ID]] and lengths.tolist() == [2, 1, 0]
+
+
+def test_evaluation_order_is_longest_first_with_ties_in_split_order():
+    assert evaluation_order(torch.tensor([3, 5, 3, 9, 5])).tolist() == [3, 1, 4, 0, 2]
+
+
+def test_only_mean_pooling_keeps_the_padding():
+    assert not trims_batches("mean") and trims_batches("masked_mean") and trims_batches("last")

@@ -5,9 +5,9 @@ import tarfile
 import pytest
 from conftest import build_archive, set_params
 
+from imdb_rnn.common import StageError
+from imdb_rnn.paths import RAW_ARCHIVE
 from stages import download
-from stages.common import StageError
-from stages.paths import RAW_ARCHIVE
 
 
 def md5(path):

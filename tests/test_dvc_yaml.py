@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import PROJECT
 
-from stages import paths
+from imdb_rnn import paths
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -45,8 +45,8 @@ def test_every_imported_project_module_is_a_dependency(name):
 
 
 def test_the_check_catches_a_missing_module():
-    stage = {**STAGES["evaluate"], "deps": [dep for dep in STAGES["evaluate"]["deps"] if dep != "stages/loops.py"]}
-    assert missing_deps(stage) == {"stages/loops.py"}
+    stage = {**STAGES["evaluate"], "deps": [dep for dep in STAGES["evaluate"]["deps"] if dep != "imdb_rnn/loops.py"]}
+    assert missing_deps(stage) == {"imdb_rnn/loops.py"}
 
 
 def outputs(stage: dict) -> list[str]:

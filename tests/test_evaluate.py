@@ -3,10 +3,11 @@ import json
 import pytest
 import torch
 
-from stages import evaluate, paths, train
-from stages.common import StageError
-from stages.losses import LOSS_FUNCTIONS
-from stages.params import load_params
+from imdb_rnn import paths, runs
+from imdb_rnn.common import StageError
+from imdb_rnn.losses import LOSS_FUNCTIONS
+from imdb_rnn.params import load_params
+from stages import evaluate, train
 
 
 def test_scores_of_known_predictions():
@@ -21,17 +22,28 @@ def test_scores_of_known_predictions():
 
 
 def test_evaluate_writes_the_test_metrics_of_the_run(tokenized, monkeypatch):
-    train.train("lstm_manual", 1, load_params())
+    train.train("lstm_manual", 1, load_params(train.Params))
     monkeypatch.setattr("sys.argv", ["evaluate", "lstm_manual", "1"])
     evaluate.main()
     metrics = json.loads((tokenized / paths.test_metrics_file("lstm_manual", 1)).read_text())
     assert {"test_acc", "final_test_acc", "test_loss", "precision", "recall", "f1", "confusion"} <= metrics.keys()
     confusion = metrics["confusion"]
     assert sum(confusion["true_neg"].values()) + sum(confusion["true_pos"].values()) == 48
+    assert metrics["threads"] == 1 and metrics["device"] == "cpu" and metrics["torch"] == torch.__version__
+    correct = runs.correct("lstm_manual", 1)
+    assert {epoch: right.shape for epoch, right in correct.items()} == {"best": (48,), "last": (48,)}
+    assert correct["best"].mean() == pytest.approx(metrics["test_acc"], abs=1e-6)
+    assert correct["last"].mean() == pytest.approx(metrics["final_test_acc"], abs=1e-6)
+
+
+def test_predictions_are_put_back_in_the_split_order():
+    order = torch.tensor([2, 0, 3, 1])  # evaluation saw review 2 first, then 0, ...
+    in_evaluation_order = torch.tensor([True, False, False, True])
+    assert evaluate.in_split_order(in_evaluation_order, order).tolist() == [False, True, True, False]
 
 
 def test_a_model_of_another_vocabulary_is_refused(tokenized, monkeypatch):
-    train.train("rnn", 0, load_params())
+    train.train("rnn", 0, load_params(train.Params))
     vocab = tokenized / paths.VOCAB_FILE
     vocab.write_text(json.dumps([*json.loads(vocab.read_text()), "extra"]))
     monkeypatch.setattr("sys.argv", ["evaluate", "rnn", "0"])

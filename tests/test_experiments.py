@@ -89,7 +89,7 @@ def test_removing_a_seed_and_adding_it_back_trains_nothing(baseline):
 
 def test_compare_prints_a_difference_with_its_interval(baseline):
     exp_run(baseline, "-n", "h16-s1", "-S", "hidden=16", "-S", "seeds=[1]")
-    command = [sys.executable, "-m", "stages.compare", "seeds01", "h*16*", "hidden16"]
+    command = [sys.executable, "-m", "tools.compare", "seeds01", "h*16*", "hidden16"]
     output = run_command(command, baseline).stdout
     cells = [
         [cell.strip() for cell in line.strip("|").split("|")] for line in output.splitlines() if line.startswith("|")
@@ -114,7 +114,7 @@ def test_compare_prints_a_difference_with_its_interval(baseline):
     ],
 )
 def test_compare_reports_a_bad_side_clearly(baseline, arguments, message):
-    result = run_command([sys.executable, "-m", "stages.compare", *arguments], baseline, check=False)
+    result = run_command([sys.executable, "-m", "tools.compare", *arguments], baseline, check=False)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 

@@ -1,4 +1,4 @@
-"""python -m stages.grid on a tiny project, over loopback: a bare git remote, a directory DVC remote, 2 workers.
+"""python -m tools.grid on a tiny project, over loopback: a bare git remote, a directory DVC remote, 2 workers.
 
 The grid tests share one project and one cluster and run in file order: a 2 x 2 grid, its rerun and a
 cell restored from the run cache, a grid with a failing cell, a grid whose worker is killed. They run
@@ -20,15 +20,15 @@ import yaml
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
 from distributed import Client
 
-from stages import grid
-from stages.common import StageError
+from imdb_rnn.common import StageError
+from tools import grid
 
 # One seed per cell, the natural way to spread a seeds study (a comma inside brackets separates nothing).
 SEED, SEED_VALUES = "seeds", "[0],[1]"
 SETS = ["hidden=8,16", f"{SEED}={SEED_VALUES}"]
 FIRST_CELL = ["hidden=8", f"{SEED}={SEED_VALUES.split(',')[0]}"]  # the first cell of SETS
 TRAIN_LOG = "metrics/train/rnn-0"  # train@rnn-0's dvclive directory: its epoch timings differ in every run
-GRID = [sys.executable, "-m", "stages.grid"]
+GRID = [sys.executable, "-m", "tools.grid"]
 
 
 def make_grid_project(base: Path, dvc_remote: bool = True) -> Path:

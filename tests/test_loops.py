@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from stages import loops
-from stages.common import StageError
+from imdb_rnn import loops
+from imdb_rnn.common import StageError
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from stages import models
-from stages.models import (
+from imdb_rnn import classifier as models
+from imdb_rnn.classifier import (
     ARCHITECTURES,
     POOLINGS,
     Architecture,

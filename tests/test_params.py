@@ -1,10 +1,10 @@
 import pytest
 from conftest import PROJECT, set_params
 
-from stages.common import StageError
-from stages.losses import LOSS_FUNCTIONS
-from stages.models import ARCHITECTURES, POOLINGS
-from stages.params import load_params
+from imdb_rnn.classifier import ARCHITECTURES, POOLINGS
+from imdb_rnn.common import StageError
+from imdb_rnn.losses import LOSS_FUNCTIONS
+from imdb_rnn.params import load_params
 
 
 def test_the_committed_params_are_valid(project):

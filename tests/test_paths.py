@@ -1,4 +1,4 @@
-from stages import paths
+from imdb_rnn import paths
 
 
 def test_a_run_is_named_as_dvc_names_its_stages():

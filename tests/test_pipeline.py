@@ -5,7 +5,7 @@ import json
 import yaml
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command, write_study
 
-from stages.models import ARCHITECTURES
+from imdb_rnn.classifier import ARCHITECTURES
 
 
 def test_dvc_repro_runs_the_data_stages(dvc_project):

@@ -8,9 +8,10 @@ import pytest
 from conftest import EPOCHS, made_up_accuracy, set_params, write_study
 from matplotlib.image import imread
 
-from stages import aggregate, plot, published, runs
-from stages.common import StageError
-from stages.params import load_params
+from imdb_rnn import published, runs
+from imdb_rnn.common import StageError
+from imdb_rnn.params import load_params
+from stages import aggregate, plot
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ import sys
 import pytest
 from conftest import PROJECT, set_params
 
-from stages import paths, predict, train
-from stages.common import StageError
-from stages.params import load_params
+from imdb_rnn import paths
+from imdb_rnn.common import StageError
+from imdb_rnn.params import load_params
+from stages import train
+from tools import predict
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def test_the_model_file_alone_is_enough(trained, tmp_path):
     empty.mkdir()
     shutil.copy(trained, empty / "model.pt")
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    command = [sys.executable, "-m", "stages.predict", "--model", "model.pt", "A wonderful film."]
+    command = [sys.executable, "-m", "tools.predict", "--model", "model.pt", "A wonderful film."]
     result = subprocess.run(command, cwd=empty, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\t")[0] in ("positive", "negative")

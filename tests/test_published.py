@@ -4,8 +4,8 @@ import importlib.util
 
 from conftest import PROJECT
 
-from stages import published
-from stages.models import ARCHITECTURES
+from imdb_rnn import published
+from imdb_rnn.classifier import ARCHITECTURES
 
 
 def test_the_reports_figures_and_claims_name_registered_architectures():

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from conftest import set_params, write_study
 
-from stages import aggregate, published, report
-from stages.common import StageError
-from stages.paths import RAW_ARCHIVE, REPORT_FILE
+from imdb_rnn import published
+from imdb_rnn.common import StageError
+from imdb_rnn.paths import RAW_ARCHIVE, REPORT_FILE
+from stages import aggregate, report
 
 ARCHIVE_BYTES = b"stands in for the archive"
 # lstm beats rnn by 2 points on every seed; gru ties lstm on average (+-0.5 points, seed by seed).

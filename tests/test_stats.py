@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from stages import stats
+from imdb_rnn import stats
 
 # Two-sided 95% quantiles of Student's t, from a printed table.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 30: 2.042}

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from conftest import build_archive, set_params
 
+from imdb_rnn.common import StageError
+from imdb_rnn.data import SPLITS, load_split, load_vocab
+from imdb_rnn.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
+from imdb_rnn.text import UNK_ID
 from stages import tokenize
-from stages.common import StageError
-from stages.data import SPLITS, UNK_ID, load_split, load_vocab
-from stages.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
 
 
 def run(root, **archive_options):

@@ -5,10 +5,11 @@ import pytest
 import torch
 from conftest import set_params
 
-from stages import losses, paths, train
-from stages.checkpoint import load_checkpoint
-from stages.data import load_vocab
-from stages.params import load_params
+from imdb_rnn import losses, paths
+from imdb_rnn.checkpoint import load_checkpoint
+from imdb_rnn.data import load_vocab
+from imdb_rnn.params import load_params
+from stages import train
 
 
 def read_summary(root, arch, seed=0):
@@ -16,10 +17,12 @@ def read_summary(root, arch, seed=0):
 
 
 def test_training_logs_every_epoch_and_saves_a_self_contained_model(tokenized):
-    summary = train.train("lstm", 0, load_params())
+    summary = train.train("lstm", 0, load_params(train.Params))
     logged = read_summary(tokenized, "lstm")
     assert logged["step"] == 2 and {"train", "val", "epoch_seconds"} <= logged.keys()
     assert summary.items() <= logged.items() and logged["diverged"] is False
+    assert logged["threads"] == 1 and logged["device"] == "cpu" and logged["torch"] == torch.__version__
+    assert logged["cpu"]  # the CPU's model name
     for split in ("train", "val"):
         for metric in ("acc", "loss"):
             rows = (tokenized / paths.epoch_log_file("lstm", 0, split, metric)).read_text().splitlines()
@@ -33,7 +36,7 @@ def test_training_logs_every_epoch_and_saves_a_self_contained_model(tokenized):
 def test_the_same_seed_gives_the_same_metrics_and_another_seed_others(tokenized):
     runs = []
     for seed in (0, 0, 1):
-        train.train("gru_manual", seed, load_params())
+        train.train("gru_manual", seed, load_params(train.Params))
         logged = read_summary(tokenized, "gru_manual", seed)
         runs.append({k: v for k, v in logged.items() if k not in ("epoch_seconds", "train_minutes")})
     assert runs[0] == runs[1]
@@ -43,21 +46,21 @@ def test_the_same_seed_gives_the_same_metrics_and_another_seed_others(tokenized)
 
 def test_raw_nll_runs_to_the_end_and_is_flagged_as_diverged(tokenized):
     set_params(tokenized, loss="nll", epochs=3, lr=0.05)
-    summary = train.train("rnn", 0, load_params())
+    summary = train.train("rnn", 0, load_params(train.Params))
     assert summary["diverged"] is True and read_summary(tokenized, "rnn")["step"] == 3
     assert (tokenized / paths.model_file("rnn", 0)).exists()
 
 
 def test_a_non_finite_loss_is_recorded_not_silent(tokenized, monkeypatch):
     monkeypatch.setitem(losses.LOSS_FUNCTIONS, "cross_entropy", lambda logits, labels: (logits * math.inf).sum())
-    summary = train.train("rnn", 0, load_params())
+    summary = train.train("rnn", 0, load_params(train.Params))
     assert summary["diverged"] is True and summary["nonfinite_batches"] > 0
     checkpoint = load_checkpoint(tokenized / paths.model_file("rnn", 0))
     assert all(torch.isfinite(t).all() for t in checkpoint.state_dict.values())
 
 
 def test_a_failing_run_leaves_no_partial_output_and_keeps_the_earlier_one(tokenized, monkeypatch):
-    train.train("rnn", 0, load_params())
+    train.train("rnn", 0, load_params(train.Params))
     model, log = tokenized / paths.model_file("rnn", 0), tokenized / paths.train_summary_file("rnn", 0)
     before = model.read_bytes(), log.read_text()
 
@@ -66,6 +69,11 @@ def test_a_failing_run_leaves_no_partial_output_and_keeps_the_earlier_one(tokeni
 
     monkeypatch.setattr(train, "train_epoch", crash)
     with pytest.raises(RuntimeError, match="crash in epoch 1"):
-        train.train("rnn", 0, load_params())
+        train.train("rnn", 0, load_params(train.Params))
     assert (model.read_bytes(), log.read_text()) == before
     assert sorted(p.name for p in model.parent.iterdir()) == ["rnn-0.pt"]
+
+
+def test_the_threads_param_sets_torchs_threads(tokenized):
+    set_params(tokenized, threads=2, epochs=1)
+    assert train.train("rnn", 0, load_params(train.Params))["threads"] == 2

@@ -1,6 +1,6 @@
 """Run a grid of DVC experiments on a Dask cluster; each cell lands as a DVC experiment of this repository.
 
-    python -m stages.grid --prefix h128 -S hidden=64,128 -S 'seeds=[0],[1],[2]' [--scheduler tcp://host:8786]
+    python -m tools.grid --prefix h128 -S hidden=64,128 -S 'seeds=[0],[1],[2]' [--scheduler tcp://host:8786]
 
 The -S options are DVC's own (`dvc exp run --queue -S`): `key=a,b` sweeps a key, the grid is the
 product of the sweeps. Each cell is one Dask task: on a worker it clones the git remote at the
@@ -40,9 +40,12 @@ from dvc.utils.hydra import apply_overrides, get_hydra_sweeps
 from hydra.errors import HydraException
 from tabulate import tabulate
 
-from stages import paths
-from stages.common import StageError, run_stage
-from stages.params import load_params
+from imdb_rnn import paths
+from imdb_rnn.common import StageError, run_stage
+from imdb_rnn.params import load_params
+from stages import aggregate, download, evaluate, plot, report, tokenize, train
+
+STAGE_PARAMS = [stage.Params for stage in (download, tokenize, train, evaluate, aggregate, plot, report)]
 
 PARAMS_FILE = paths.PARAMS_FILE.as_posix()  # DVC's default params file: -S keys without a `file:` prefix go there
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -73,7 +76,7 @@ class Target:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m stages.grid", description=__doc__.split("\n\n")[0], epilog="See docs/grid.md."
+        prog="python -m tools.grid", description=__doc__.split("\n\n")[0], epilog="See docs/grid.md."
     )
     parser.add_argument("--prefix", required=True, help="experiment names are <prefix>-<key>_<value>-...")
     parser.add_argument(
@@ -175,7 +178,8 @@ def validate_cells(root: Path, sha: str, cells: list[Cell]) -> None:
                     ) from None
                 if path == PARAMS_FILE:
                     try:
-                        load_params(copy)
+                        for schema in STAGE_PARAMS:
+                            load_params(schema, copy)
                     except StageError as error:
                         message = str(error).replace(str(copy), path)
                         raise StageError(f"cell {cell.name} (-S {' '.join(cell.overrides)}): {message}") from None
@@ -190,11 +194,11 @@ def find_root() -> Path:
     if result.returncode != 0:
         raise StageError(
             f"{Path.cwd()} is not inside a git repository. The grid's workers clone the project from its git "
-            "remote: run python -m stages.grid in a clone of the project (git clone <url> && cd <dir>)."
+            "remote: run python -m tools.grid in a clone of the project (git clone <url> && cd <dir>)."
         )
     root = Path(result.stdout.strip())
     if not (root / ".dvc").is_dir():
-        raise StageError(f"{root} is not a DVC project (no .dvc/): run python -m stages.grid in the project's root.")
+        raise StageError(f"{root} is not a DVC project (no .dvc/): run python -m tools.grid in the project's root.")
     return root
 
 
@@ -264,7 +268,7 @@ def resolve_revision(root: Path, rev: str, git_url: str) -> str:
 
 
 # --- a cell, on a worker ---------------------------------------------------------------------------
-# Under `python -m stages.grid` these functions live in __main__, which Dask sends by value
+# Under `python -m tools.grid` these functions live in __main__, which Dask sends by value
 # (cloudpickle): a worker needs git and the project's Python environment, not a checkout of it.
 # So they use nothing of stages/, and what they compute about the machine they compute there.
 

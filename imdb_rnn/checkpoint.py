@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from stages.common import StageError
-from stages.models import ModelConfig, SentimentClassifier
+from imdb_rnn.classifier import ModelConfig, SentimentClassifier
+from imdb_rnn.common import StageError
 
 FORMAT = "imdb-rnn-classifier/1"  # changes whenever the layout below does
 

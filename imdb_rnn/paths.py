@@ -8,13 +8,19 @@ from pathlib import Path
 
 PARAMS_FILE = Path("params.yaml")
 RAW_ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
+DATA_SOURCE_FILE = Path("metrics/data_source.json")  # which source download used, and its checksum
 PROCESSED_DIR = Path("data/processed")
 VOCAB_FILE = PROCESSED_DIR / "vocab.json"
 STATS_FILE = PROCESSED_DIR / "stats.json"
 MODELS_DIR = Path("models")
 TRAIN_LOGS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
+PREDICTIONS_DIR = Path("metrics/predictions")
+# What aggregate writes, from the per-run files above, for plot, report and tools.compare (all in git).
 SUMMARY_FILE = Path("metrics/summary.json")
+CURVES_FILE = Path("metrics/curves.csv")
+RUNS_FILE = Path("metrics/runs.csv")
+CORRECT_FILE = Path("metrics/correct.npz")
 PLOTS_DIR = Path("plots")
 REPORT_FILE = Path("reports/results.md")
 
@@ -48,3 +54,8 @@ def train_summary_file(arch: str, seed: int) -> Path:
 
 def test_metrics_file(arch: str, seed: int) -> Path:
     return TEST_METRICS_DIR / f"{run_name(arch, seed)}.json"
+
+
+def predictions_file(arch: str, seed: int) -> Path:
+    """Which test reviews one run classified right, at both epochs (evaluate@<arch>-<seed>)."""
+    return PREDICTIONS_DIR / f"{run_name(arch, seed)}.npz"

@@ -1,7 +1,7 @@
 """Compare experiments with a baseline: per architecture, the difference in mean test accuracy with its 95% interval.
 
-    python -m stages.compare main hidden128 batch128          # experiment names or git revisions
-    python -m stages.compare main 'h128-*' -o docs/h128.md    # a glob: a group of experiments, seeds pooled
+    python -m tools.compare main hidden128 batch128          # experiment names or git revisions
+    python -m tools.compare main 'h128-*' -o docs/h128.md    # a glob: a group of experiments, seeds pooled
 
 Reads the experiments' params and metrics through DVC (`dvc exp show --json --all-commits`): the per-seed test accuracies that
 the aggregate stage writes (metrics/summary.json, runs.<arch>.<seed>.*). A side may be one experiment
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages import published
-from stages.common import StageError, run_stage
-from stages.paths import PARAMS_FILE, SUMMARY_FILE
-from stages.stats import NO_DIFFERENCE, difference
+from imdb_rnn import published
+from imdb_rnn.common import StageError, run_stage
+from imdb_rnn.paths import PARAMS_FILE, SUMMARY_FILE
+from imdb_rnn.stats import NO_DIFFERENCE, difference
 
 
 @dataclass

@@ -1,33 +1,15 @@
-"""Text to token ids, and the encoded splits that `tokenize` writes and later stages read."""
+"""The encoded splits that `tokenize` writes, read back as batches of tensors for training and evaluation."""
 
 import json
-import re
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from stages.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn.text import PAD_ID
 
 SPLITS = ("train", "val", "test")
-PAD, UNK = "<pad>", "<unk>"
-PAD_ID, UNK_ID = 0, 1
-
-_MARKUP = re.compile(r"<br\s*/?>", re.IGNORECASE)
-# A token is a run of letters or digits (any script), with inner apostrophes kept:
-# "Don't" -> "don't", "5/10" -> "5", "10"; punctuation and underscores split tokens.
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-
-def tokenize(text: str) -> list[str]:
-    """Strip the `<br />` markup, lowercase, and split into word tokens (rule above)."""
-    return _TOKEN.findall(_MARKUP.sub(" ", text).lower())
-
-
-def encode(tokens: list[str], token_ids: dict[str, int], seq_len: int, truncate: str) -> list[int]:
-    """Map tokens to ids (unknown ones to <unk>) and keep `seq_len` of them: the head or the tail."""
-    kept = tokens[:seq_len] if truncate == "head" else tokens[-seq_len:]
-    return [token_ids.get(token, UNK_ID) for token in kept]
 
 
 def padded_batch(encoded: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +33,20 @@ def load_split(split: str, directory: Path = PROCESSED_DIR) -> dict[str, torch.T
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def trims_batches(pooling: str) -> bool:
+    """Whether batches may be cut to their longest review under `pooling`.
+
+    Trimming changes nothing when pooling ignores padding; `mean` pools over the padding too (as the
+    report does), so its batches keep every position.
+    """
+    return pooling != "mean"
+
+
+def evaluation_order(lengths: torch.Tensor) -> torch.Tensor:
+    """The order in which evaluation batches hold a split's reviews: longest first, ties in split order."""
+    return torch.argsort(lengths, descending=True, stable=True)
+
+
 def batches(
     split: dict[str, torch.Tensor],
     batch_size: int,
@@ -70,7 +66,7 @@ def batches(
     ids, lengths, labels = split["ids"], split["lengths"], split["labels"]
     bucketed = generator is not None and trim
     if generator is None:
-        order = torch.argsort(lengths, descending=True, stable=True)
+        order = evaluation_order(lengths)
     else:
         order = torch.randperm(len(lengths), generator=generator)
     if bucketed:

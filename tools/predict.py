@@ -1,7 +1,7 @@
 """Classify reviews with a trained model file; nothing else needs to be present.
 
-    python -m stages.predict --model models/lstm-0.pt "A wonderful, moving film."
-    python -m stages.predict --model models/gru-0.pt < reviews.txt      # one review per line
+    python -m tools.predict --model models/lstm-0.pt "A wonderful, moving film."
+    python -m tools.predict --model models/gru-0.pt < reviews.txt      # one review per line
 
 Prints, per review, the label, the model's probability that the review is positive, and the review.
 """
@@ -12,9 +12,11 @@ from pathlib import Path
 
 import torch
 
-from stages.checkpoint import Checkpoint, load_checkpoint
-from stages.common import StageError, run_stage
-from stages.data import encode, padded_batch, tokenize
+from imdb_rnn.checkpoint import Checkpoint, load_checkpoint
+from imdb_rnn.common import StageError, run_stage
+from imdb_rnn.data import padded_batch, trims_batches
+from imdb_rnn.loops import EVAL_BATCH_SIZE
+from imdb_rnn.text import encode, tokenize
 
 LABEL_NAMES = ("negative", "positive")
 
@@ -23,12 +25,14 @@ def classify(texts: list[str], checkpoint: Checkpoint) -> list[tuple[str, float]
     """(label, probability that the review is positive) for each text."""
     token_ids = {token: index for index, token in enumerate(checkpoint.vocab)}
     encoded = [encode(tokenize(text), token_ids, checkpoint.seq_len, checkpoint.truncate) for text in texts]
-    mean_over_padding = checkpoint.config.pooling == "mean"
-    width = checkpoint.seq_len if mean_over_padding else max(max(map(len, encoded)), 1)
-    ids, lengths = padded_batch(encoded, width)
-    with torch.inference_mode():
-        positive = checkpoint.model()(ids, lengths).softmax(dim=1)[:, 1]
-    return [(LABEL_NAMES[int(p >= 0.5)], float(p)) for p in positive]
+    model, trim = checkpoint.model(), trims_batches(checkpoint.config.pooling)
+    positive = []
+    for start in range(0, len(encoded), EVAL_BATCH_SIZE):  # in batches, as evaluation does
+        chunk = encoded[start : start + EVAL_BATCH_SIZE]
+        width = max(max(map(len, chunk)), 1) if trim else checkpoint.seq_len
+        with torch.inference_mode():
+            positive += model(*padded_batch(chunk, width)).softmax(dim=1)[:, 1].tolist()
+    return [(LABEL_NAMES[int(p >= 0.5)], p) for p in positive]
 
 
 def main() -> None:

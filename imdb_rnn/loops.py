@@ -6,9 +6,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from stages.common import StageError
-from stages.data import Batch
-from stages.losses import LossFunction
+from imdb_rnn.common import StageError
+from imdb_rnn.data import Batch
+from imdb_rnn.losses import LossFunction
 
 EVAL_BATCH_SIZE = 1024  # reviews per evaluation batch: no gradients, so memory allows many
 

@@ -1,6 +1,7 @@
-"""What every stage shares: its error type, its entry point, atomic outputs and file digests."""
+"""What every stage shares: its error type, its entry point, atomic outputs, reading inputs, file digests."""
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -59,3 +60,20 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def missing_input(path: Path, stage: str) -> StageError:
+    """The error for an input file that stage `stage` writes and that is not there."""
+    return StageError(
+        f"{path} not found: it is written by stage {stage}; run `dvc repro {stage}` (or `dvc repro` for everything)"
+    )
+
+
+def read_json(path: Path, stage: str) -> dict:
+    """The JSON file `path`, which stage `stage` writes; StageError if it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise missing_input(path, stage) from None
+    except json.JSONDecodeError as error:
+        raise StageError(f"{path} is not valid JSON ({error}): rewrite it with `dvc repro --force {stage}`") from None

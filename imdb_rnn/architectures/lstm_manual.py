@@ -1,0 +1,94 @@
+"""The LSTM written by hand from its gate equations, with hand-written backpropagation through time."""
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from imdb_rnn.bptt import BLOCK, ManualRecurrence, blocks, input_grads, previous_states, sigmoid_grad, tanh_grad
+
+
+class LSTMFunction(torch.autograd.Function):
+    """An LSTM over a whole sequence; returns h_1..h_T.
+
+    i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), split in four;
+    c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t).
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+        T, B, E = x.shape
+        H = w_hh.shape[1]
+        # tanh(a) = 2 sigmoid(2a) - 1: with the rows of g doubled, one sigmoid_ per step serves all four
+        # gates (torch's sigmoid is also about three times faster than its tanh on CPU); g's columns then
+        # hold (g + 1) / 2 until the loop is done.
+        double_g = x.new_tensor([1, 1, 2, 1]).repeat_interleave(H)
+        gates = torch.addmm((b_ih + b_hh) * double_g, x.reshape(T * B, E), w_ih.t() * double_g).view(T, B, 4 * H)
+        w_hh_t = w_hh.t() * double_g
+        out = x.new_empty(T, B, H)
+        c = x.new_empty(T + 1, B, H)
+        c[0].zero_()
+        tanh_c = x.new_empty(T, B, H)
+        # Per-step views, made once: indexing a list is far cheaper than indexing a tensor.
+        pre, (i, f, g, o) = gates.unbind(0), (gate.unbind(0) for gate in gates.split(H, 2))
+        h, h_prev, c_t, tanh_c_t = out.unbind(0), previous_states(out), c.unbind(0), tanh_c.unbind(0)
+        for t in range(T):
+            pre[t].addmm_(h_prev[t], w_hh_t).sigmoid_()
+            torch.mul(f[t], c_t[t], out=c_t[t + 1])
+            c_t[t + 1].addcmul_(i[t], g[t], value=2).sub_(i[t])  # + i * g
+            torch.tanh(c_t[t + 1], out=tanh_c_t[t])
+            torch.mul(o[t], tanh_c_t[t], out=h[t])
+        gates[..., 2 * H : 3 * H].mul_(2).sub_(1)  # g itself, for backward
+        ctx.save_for_backward(x, w_ih, w_hh, gates, c, tanh_c, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple:
+        """Per step, with dh_t = dL/dh_t + dgates_{t+1} W_hh and dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}:
+
+        di = dc_t g i(1-i),  df = dc_t c_{t-1} f(1-f),  dg = dc_t i (1-g^2),  do = dh_t tanh(c_t) o(1-o),
+        all four being gradients of the pre-activations.
+        """
+        x, w_ih, w_hh, gates, c, tanh_c, out = ctx.saved_tensors
+        T, B, H = out.shape
+        i, f, g, o = gates.split(H, 2)
+        # Columns of d: dc_t f_t (step t's part of dc_{t-1}), then di, df, dg, do, the gate gradients in
+        # torch's order. So one multiplication per step gives the first four. Row T is zero: nothing flows
+        # back from after the last step.
+        d = out.new_empty(T + 1, B, 5 * H)
+        d[T].zero_()
+        dgates = d[..., H:]
+        dgates_t, dc_carry = dgates.unbind(0), d[..., :H].unbind(0)
+        d_c_ifg, d_o = d[..., : 4 * H].unflatten(2, (4, H)).unbind(0), d[..., 4 * H :].unbind(0)
+        grad = grad_out.unbind(0)
+        dh, dc = out.new_empty(B, H), out.new_empty(B, H)
+        dc_col = dc.unsqueeze(1)
+        # What dh_t multiplies (to give its part of dc_t, and do), and what dc_t multiplies (to give its
+        # part of dc_{t-1}, and di, df, dg), for one block of steps.
+        dh_to_block, dc_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 4, H)
+        for start, stop in blocks(T):
+            steps = slice(start, stop)
+            dh_to, dc_to = dh_to_block[: stop - start], dc_to_block[: stop - start]
+            tanh_grad(tanh_c[steps], dh_to[:, :, 0]).mul_(o[steps])  # o (1 - tanh^2 c_t)
+            sigmoid_grad(o[steps], dh_to[:, :, 1]).mul_(tanh_c[steps])  # tanh(c_t) o(1-o)
+            dc_to[:, :, 0].copy_(f[steps])
+            sigmoid_grad(i[steps], dc_to[:, :, 1]).mul_(g[steps])  # g i(1-i)
+            sigmoid_grad(f[steps], dc_to[:, :, 2]).mul_(c[steps])  # c_{t-1} f(1-f)
+            tanh_grad(g[steps], dc_to[:, :, 3]).mul_(i[steps])  # i (1-g^2)
+            dh_to_dc, dh_to_do = (factor.unbind(0) for factor in dh_to.unbind(2))
+            dc_to = dc_to.unbind(0)
+            for t in reversed(range(start, stop)):
+                k = t - start
+                torch.addmm(grad[t], dgates_t[t + 1], w_hh, out=dh)
+                torch.addcmul(dc_carry[t + 1], dh, dh_to_dc[k], out=dc)
+                torch.mul(dc_col, dc_to[k], out=d_c_ifg[t])
+                torch.mul(dh, dh_to_do[k], out=d_o[t])
+        return input_grads(ctx, x, w_ih, out, dgates[:T])
+
+
+class ManualLSTM(ManualRecurrence):
+    function, num_gates = LSTMFunction, 4
+
+
+LAYER = ManualLSTM
+TWIN = "lstm"  # torch's layer that this one must match, weight for weight

@@ -1,0 +1,109 @@
+"""What the hand-written recurrent layers share: a base module, and the building blocks of their BPTT kernels.
+
+Each hand-written layer (rnn_manual, lstm_manual, gru_manual in imdb_rnn/architectures/) runs the whole
+sequence in one torch.autograd.Function:
+  forward:  the input projection of all T steps is one matrix product; a Python loop over t then does
+            only the recurrence, one h_{t-1} @ W_hh^T per step plus a few fused, in-place elementwise ops.
+  backward: backpropagation through time by hand; a reverse loop finds each step's gate gradients and
+            dh_{t-1}, and the gradients of x, W_ih, W_hh and the biases are then one product or sum over
+            all T steps at once (`input_grads`).
+At these sizes (B = H = 64) each op in the loops costs a few microseconds of Python and dispatch overhead,
+about as much as its arithmetic, so the loops use as few ops as possible: outputs go into preallocated
+buffers, the derivative factors that do not depend on the incoming gradient are prepared outside the
+reverse loop (vectorised over a block of steps), and the gradient buffers are laid out so that several
+gates come out of one multiplication. The layers keep torch's parameter layout (names, shapes, gate
+order, init), so weights copy 1:1 from nn.RNN/nn.LSTM/nn.GRU and the outputs can be checked against them.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx
+
+# The LSTM and GRU backward passes prepare the derivative factors of this many steps at a time, into one
+# small buffer that stays in cache, instead of (T, B, 4H) tensors for the whole sequence.
+BLOCK = 16
+
+
+def regroup(tensor: Tensor, order: tuple[int, ...]) -> Tensor:
+    """Reorder the gate blocks (equal slices of dim 0) of a weight, a bias or their gradient."""
+    return tensor.unflatten(0, (len(order), -1))[list(order)].flatten(0, 1)
+
+
+def sigmoid_grad(s: Tensor, out: Tensor) -> Tensor:
+    """s (1 - s), the sigmoid's derivative where it equals s, written into out (no temporaries)."""
+    return torch.addcmul(s, s, s, value=-1, out=out)
+
+
+def tanh_grad(t: Tensor, out: Tensor) -> Tensor:
+    """1 - t^2, tanh's derivative where it equals t, written into out (no temporaries)."""
+    return torch.addcmul(t.new_ones(()), t, t, value=-1, out=out)
+
+
+def blocks(T: int) -> list[tuple[int, int]]:
+    """(start, stop) of the blocks of at most BLOCK steps that cover 0..T-1, the last block first."""
+    return [(max(stop - BLOCK, 0), stop) for stop in range(T, 0, -BLOCK)]
+
+
+def previous_states(out: Tensor) -> list[Tensor]:
+    """[h_0 = 0, h_1, ..., h_T] as views: element t is the state that step t (0-based) starts from."""
+    return [out.new_zeros(out.shape[1:]), *out.unbind(0)]
+
+
+def input_grads(
+    ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor, d_x: Tensor, d_h: Tensor | None = None
+) -> tuple:
+    """The gradients of (x, W_ih, W_hh, b_ih, b_hh), None where not needed, from those of all steps' gates.
+
+    d_x (T, B, G) is the gradient of x_t W_ih^T + b_ih and d_h that of h_{t-1} W_hh^T + b_hh, gates in the
+    order of the rows of w_ih and W_hh; d_h = None means d_h = d_x (the RNN and the LSTM add the two up).
+    dx_t = d_x,t W_ih;  dW_ih = sum_t d_x,t^T x_t;  dW_hh = sum_t d_h,t^T h_{t-1} (h_0 = 0: step 0 adds
+    nothing);  db_ih = sum_t d_x,t;  db_hh = sum_t d_h,t.
+    """
+    need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
+    B = x.shape[1]
+    shared = d_h is None
+    d_x = d_x.flatten(0, 1)
+    d_h = d_x if shared else d_h.flatten(0, 1)
+    grad_x = (d_x @ w_ih).view_as(x) if need_x else None
+    grad_w_ih = d_x.t() @ x.flatten(0, 1) if need_w_ih else None
+    grad_w_hh = d_h[B:].t() @ out[:-1].flatten(0, 1) if need_w_hh else None
+    grad_b_ih = d_x.sum(0) if need_b_ih else None
+    if not need_b_hh:
+        grad_b_hh = None
+    elif shared and grad_b_ih is not None:
+        grad_b_hh = grad_b_ih.clone()
+    else:
+        grad_b_hh = d_h.sum(0)
+    return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+class ManualRecurrence(nn.Module):
+    """A one-layer recurrent layer whose whole sequence is one autograd Function; parameters as nn.*Cell."""
+
+    function: type[torch.autograd.Function]
+    num_gates: int
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        gates = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(gates, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(gates, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(gates))
+        self.bias_hh = nn.Parameter(torch.empty(gates))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch does."""
+        bound = 1 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            nn.init.uniform_(param, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (T, B, input_size) -> h_1..h_T (T, B, hidden_size)."""
+        return self.function.apply(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
