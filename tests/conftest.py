@@ -82,6 +82,8 @@ PROJECT_FILES = (
     "dvc.yaml",
     "params.yaml",
     "stages",
+    "imdb_rnn",
+    "tools",
     ".dvc/config",
     ".dvc/.gitignore",
     ".dvc/plots",
