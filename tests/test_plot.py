@@ -1,4 +1,4 @@
-"""The plot stage, on per-seed metrics files that the tests write (no training)."""
+"""The plot stage, on what the aggregate stage writes from made-up per-seed files (no training)."""
 
 import math
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from conftest import EPOCHS, made_up_accuracy, set_params, write_study
 from matplotlib.image import imread
 
-from imdb_rnn import published, runs
+from imdb_rnn import aggregated, paths, published
 from imdb_rnn.common import StageError
 from imdb_rnn.params import load_params
 from stages import aggregate, plot
@@ -26,15 +26,14 @@ def study(project) -> Path:
 def test_writes_every_figure_and_table(study):
     plot.main()
     written = sorted(path.name for path in (study / "plots").iterdir())
-    assert written == ["accuracy.png", "curves.csv", "loss.png", "test_accuracy.csv", "test_accuracy.png"]
+    assert written == ["accuracy.png", "loss.png", "test_accuracy.csv", "test_accuracy.png"]
     for name in ("accuracy.png", "loss.png", "test_accuracy.png"):
         height, width, _ = imread(study / "plots" / name).shape
         assert width > 600 and height > 400
 
 
 def test_curves_are_means_over_seeds_with_their_interval(study):
-    plot.main()
-    curves = pd.read_csv(study / "plots" / "curves.csv")
+    curves = pd.read_csv(study / paths.CURVES_FILE)
     assert list(curves.columns) == [
         "arch",
         "split",
@@ -60,8 +59,7 @@ def test_one_seed_leaves_the_band_empty(project):
     set_params(project, archs=["rnn"], seeds=[0])
     write_study(project, {"rnn": [0.81]})
     aggregate.main()
-    plot.main()
-    curves = pd.read_csv(project / "plots" / "curves.csv")
+    curves = pd.read_csv(project / paths.CURVES_FILE)
     assert curves["acc_low"].isna().all() and curves["acc"].notna().all()
 
 
@@ -78,8 +76,8 @@ def test_test_accuracy_has_our_two_measures_and_the_reports_figure(study):
 
 
 def test_test_accuracy_figure_zooms_to_the_data(study):
-    params = load_params()
-    table = plot.test_accuracy_table(runs.summary(), params.archs)
+    params = load_params(plot.Params)
+    table = plot.test_accuracy_table(aggregated.summary(), params.archs)
     axes = plot.test_accuracy_figure(table, params).axes[0]
     low, high = axes.get_xlim()
     assert 0.7 < low < 0.81 and 0.87 < high < 0.95  # not from 0: a point of difference stays visible
@@ -88,9 +86,8 @@ def test_test_accuracy_figure_zooms_to_the_data(study):
 
 def test_curve_figure_one_colour_per_arch_train_dashed_val_solid(study):
     set_params(study, pooling="last", hidden=32)
-    params = load_params()
-    plot.main()
-    curves = pd.read_csv(study / "plots" / "curves.csv")
+    params = load_params(plot.Params)
+    curves = pd.read_csv(study / paths.CURVES_FILE)
     figure = plot.curve_figure(curves, "acc", "Accuracy", params)
     axes = figure.axes[0]
     assert len(axes.lines) == 4 and len(axes.collections) == 4  # a line and a band per arch and split
@@ -104,15 +101,15 @@ def test_curve_figure_one_colour_per_arch_train_dashed_val_solid(study):
 @pytest.mark.parametrize(
     ("missing", "target"),
     [
-        ("metrics/train/lstm_manual-2/plots/metrics/val/loss.tsv", "train@lstm_manual-2"),
+        ("metrics/curves.csv", "aggregate"),
         ("metrics/summary.json", "aggregate"),
     ],
 )
 def test_a_missing_input_names_the_file_and_the_stage_to_run(study, missing, target):
     plot.main()
-    before = (study / "plots" / "curves.csv").read_bytes()
+    before = (study / "plots" / "test_accuracy.csv").read_bytes()
     (study / missing).unlink()
     with pytest.raises(StageError) as error:
         plot.main()
     assert missing in str(error.value) and f"dvc repro {target}" in str(error.value)
-    assert (study / "plots" / "curves.csv").read_bytes() == before  # the earlier plots stay whole
+    assert (study / "plots" / "test_accuracy.csv").read_bytes() == before  # the earlier plots stay whole
