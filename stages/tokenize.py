@@ -6,6 +6,11 @@ stratified validation split, and writes to data/processed/:
   {train,val,test}.safetensors  ids (N, seq_len) int32, lengths (N,), labels (N,) with 1 = positive
   vocab.json                    the tokens, a token's id being its position
   stats.json                    counts, length percentiles and OOV rate per split
+
+The outputs depend only on the reviews, not on how the archive was packed: members are matched by
+their normalised name (`./aclImdb/...` is `aclImdb/...`) and sorted by label and review id, so the
+official archive and a repacked copy (other member order, tar format, compression, timestamps) give
+byte-identical files, and switching data source retrains nothing.
 """
 
 import json
@@ -54,7 +59,7 @@ def read_reviews(archive_path: Path) -> dict[str, list[tuple[int, int, str]]]:
                     raise StageError(
                         f"{archive_path}: member {member.name!r} is a link; refusing a corrupt or hostile archive"
                     )
-                match = REVIEW.fullmatch(member.name)
+                match = REVIEW.fullmatch(name.as_posix())
                 if match and member.isfile():
                     split, label, review_id, _rating = match.groups()
                     text = archive.extractfile(member).read().decode("utf-8", errors="replace")
@@ -68,7 +73,7 @@ def read_reviews(archive_path: Path) -> dict[str, list[tuple[int, int, str]]]:
             count = sum(row[0] == value for row in rows)
             if count == 0:
                 raise StageError(
-                    f"{archive_path} has no reviews under aclImdb/{split}/{label}/: not the IMDB (aclImdb) layout; check data.url"
+                    f"{archive_path} has no reviews under aclImdb/{split}/{label}/: not the IMDB (aclImdb) layout; check data.sources in params.yaml"
                 )
             if count != FULL_SPLIT_SIZE:
                 print(f"note: aclImdb/{split}/{label} has {count:,} reviews (the full dataset has {FULL_SPLIT_SIZE:,})")

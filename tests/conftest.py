@@ -8,8 +8,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -102,7 +104,7 @@ def run_command(args: list[str], cwd: Path, check: bool = True) -> subprocess.Co
 
 
 def make_dvc_project(base: Path, **params) -> Path:
-    """A git + DVC copy of the project under `base`, its data.url a tiny archive; returns its root."""
+    """A git + DVC copy of the project under `base`, its data source a tiny archive; returns its root."""
     root = base / "project"
     for name in PROJECT_FILES:
         source, target = PROJECT / name, root / name
@@ -112,7 +114,7 @@ def make_dvc_project(base: Path, **params) -> Path:
         else:
             shutil.copy(source, target)
     archive = build_archive(base / "source" / "aclImdb_v1.tar.gz", per_label=24)
-    set_params(root, data={"url": str(archive), "md5": None}, **params)
+    set_params(root, **{"data": {"sources": [{"url": str(archive), "md5": None}]}, **params})
     for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], GIT_COMMIT + ["-qm", "init"]):
         run_command(command, root)
     return root
@@ -149,10 +151,32 @@ def made_up_accuracy(arch: str, seed: int, split: str, epoch: int) -> float:
     return round(0.5 + 0.1 * epoch + (0.02 if split == "train" else 0) + 0.001 * len(arch) + 0.0001 * seed, 6)
 
 
+N_REVIEWS = 10_000  # made-up test reviews per run: an accuracy of 4 decimals is an exact count
+
+
+def made_up_correct(arch: str, seed: int, accuracy: float, epoch: str) -> np.ndarray:
+    """round(accuracy * N_REVIEWS) reviews right, mostly the same easy ones for every run (as real runs agree)."""
+    rng = np.random.default_rng(zlib.crc32(f"{arch}/{seed}/{epoch}".encode()))
+    difficulty = np.linspace(0, 1, N_REVIEWS) + rng.uniform(0, 0.3, N_REVIEWS)
+    right = np.zeros(N_REVIEWS, dtype=bool)
+    right[np.argsort(difficulty, kind="stable")[: round(accuracy * N_REVIEWS)]] = True
+    return right
+
+
 def write_run(
-    root: Path, arch: str, seed: int, test_acc: float = 0.8125, diverged: bool = False, epochs: int = EPOCHS
+    root: Path,
+    arch: str,
+    seed: int,
+    test_acc: float = 0.8125,
+    diverged: bool = False,
+    epochs: int = EPOCHS,
+    correct: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """What train@<arch>-<seed> and evaluate@<arch>-<seed> write, with made-up values (no training)."""
+    """What train@<arch>-<seed> and evaluate@<arch>-<seed> write, with made-up values (no training).
+
+    The test predictions (`correct`: per epoch, best and last, which reviews are right) default to
+    made_up_correct at test_acc and 0.01 below; given, they set both test accuracies.
+    """
     import pandas as pd
 
     from imdb_rnn import paths
@@ -164,11 +188,18 @@ def write_run(
             path = root / paths.epoch_log_file(arch, seed, split, metric)
             path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame({"step": steps, metric: column}).to_csv(path, sep="\t", index=False)
-    summary = {"best_epoch": 2, "best_val_acc": 0.7, "train_minutes": 1.5, "diverged": diverged, "device": "cpu"}
+    summary = {"best_epoch": 2, "best_val_acc": 0.7, "train_minutes": 1.5, "diverged": diverged}
+    summary |= {"torch": "2.0.0", "threads": 1, "device": "cpu", "cpu": "a test CPU"}  # where it ran
     (root / paths.train_summary_file(arch, seed)).write_text(json.dumps(summary))
-    test = {"test_acc": test_acc, "final_test_acc": round(test_acc - 0.01, 6), "test_loss": 0.35, "f1": 0.81}
+    if correct is None:
+        accuracies = {"best": test_acc, "last": round(test_acc - 0.01, 6)}
+        correct = {epoch: made_up_correct(arch, seed, value, epoch) for epoch, value in accuracies.items()}
+    test = {"test_acc": float(correct["best"].mean()), "final_test_acc": float(correct["last"].mean())}
+    test |= {"test_loss": 0.35, "f1": 0.81}
     (root / paths.TEST_METRICS_DIR).mkdir(parents=True, exist_ok=True)
     (root / paths.test_metrics_file(arch, seed)).write_text(json.dumps(test))
+    (root / paths.PREDICTIONS_DIR).mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(root / paths.predictions_file(arch, seed), **correct)
 
 
 def write_study(root: Path, accuracies: dict[str, list[float]], diverged: tuple[str, ...] = ()) -> None:

@@ -1,3 +1,4 @@
+import gzip
 import io
 import json
 import os
@@ -81,6 +82,37 @@ def test_same_archive_and_params_give_byte_identical_outputs(project):
     first = {p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()}
     tokenize.main()
     assert {p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()} == first
+
+
+def repack(source, target):
+    """The members of `source` packed otherwise: reverse order, `./` prefixed, directory entries, another tar
+    format, owner and timestamps, another gzip level and header time."""
+    with tarfile.open(source, "r:gz") as archive:
+        members = [(m, archive.extractfile(m).read()) for m in archive if m.isfile()]
+    with gzip.GzipFile(target, "wb", compresslevel=1, mtime=1_000_000) as packed:
+        with tarfile.open(fileobj=packed, mode="w", format=tarfile.GNU_FORMAT) as archive:
+            for directory in ("./aclImdb", "./aclImdb/train", "./aclImdb/test"):
+                info = tarfile.TarInfo(directory)
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            for member, data in reversed(members):
+                info = tarfile.TarInfo("./" + member.name)
+                info.size, info.mtime, info.uname, info.mode = len(data), 1_300_000_000, "maas", 0o664
+                archive.addfile(info, io.BytesIO(data))
+
+
+def test_the_same_reviews_packed_differently_give_byte_identical_outputs(project, tmp_path):
+    official = build_archive(tmp_path / "official.tar.gz", per_label=15)
+    repack(official, tmp_path / "repacked.tar.gz")
+    assert (tmp_path / "official.tar.gz").read_bytes() != (tmp_path / "repacked.tar.gz").read_bytes()
+    outputs = []
+    for archive in ("official.tar.gz", "repacked.tar.gz"):
+        (project / RAW_ARCHIVE).parent.mkdir(parents=True, exist_ok=True)
+        (project / RAW_ARCHIVE).write_bytes((tmp_path / archive).read_bytes())
+        tokenize.main()
+        outputs.append({p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()})
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 5
+    assert json.loads(outputs[0]["stats.json"])["test"]["reviews"] == 30  # the ./ names were read too
 
 
 def test_undecodable_bytes_and_empty_reviews_are_kept(project):
