@@ -1,57 +1,188 @@
-"""Smoke test of bench/speed.py on a few dozen tiny random reviews: it runs and reports every field.
+"""bench/: the report's reference layers, the reviews timed on, the ratios from timings, and `python -m bench.speed`.
 
-No timing is asserted: the numbers only have to be there and consistent.
+No real timing is asserted: the ratios are checked on made-up timings, the command on a few dozen
+tiny random reviews.
 """
 
 import json
-import math
 import sys
+from collections import Counter
 
+import pytest
+import torch
 from conftest import PROJECT, run_command
 
-from imdb_rnn.classifier import ARCHITECTURES
+from bench import reference, speed, timing
+from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
+from imdb_rnn import architectures
+from imdb_rnn.data import load_split, load_vocab
+from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE
 
-SCRIPT = PROJECT / "bench" / "speed.py"
 TINY = ["--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30", "--hidden", "8", "--embed-dim", "8"]
 TINY += ["--batch-size", "16", "--device", "cpu", "--threads", "1"]
+CPU = torch.device("cpu")
 
 
-def test_json_has_every_arch_mode_and_ratio():
-    report = json.loads(run_command([sys.executable, str(SCRIPT), *TINY, "--json"], cwd=PROJECT).stdout)
+def timings(train: dict[tuple[str, str], float], evaluation: dict[tuple[str, str], float]) -> list[dict]:
+    """measure's results with made-up seconds, per (arch, mode)."""
+    return [
+        {"arch": arch, "mode": mode, "train_seconds": seconds, "eval_seconds": evaluation[arch, mode]}
+        for (arch, mode), seconds in train.items()
+    ]
+
+
+TRAIN = {("lstm", "project"): 4.0, ("lstm", "reference"): 5.0, ("lstm_manual", "project"): 6.0}
+TRAIN |= {("lstm_manual", "reference"): 24.0}
+EVAL = {("lstm", "project"): 2.0, ("lstm", "reference"): 2.5, ("lstm_manual", "project"): 3.0}
+EVAL |= {("lstm_manual", "reference"): 6.0}
+
+
+def test_ratios_of_made_up_timings():
+    manual_vs_torch, reference_vs_project = timing.ratios(timings(TRAIN, EVAL), CPU)
+    assert manual_vs_torch == [
+        {
+            "manual": "lstm_manual",
+            "torch": "lstm",
+            "train_ratio": 1.5,
+            "eval_ratio": 1.5,
+            "goal": 1.25,
+            "meets_goal": False,
+        }
+    ]
+    assert reference_vs_project == [
+        {"arch": "lstm", "train_ratio": 1.25, "eval_ratio": 1.25},
+        {"arch": "lstm_manual", "train_ratio": 4.0, "eval_ratio": 2.0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "seconds", "row", "expected"),
+    [
+        ("lstm_manual", 5.0, "train_ratio", 1.25),  # exactly the goal: met
+        ("lstm", 8.0, "train_ratio", 0.75),  # the twin's time is the denominator
+    ],
+)
+def test_a_changed_timing_changes_its_ratio_only(key, seconds, row, expected):
+    manual_vs_torch, _ = timing.ratios(timings({**TRAIN, (key, "project"): seconds}, EVAL), CPU)
+    (found,) = manual_vs_torch
+    assert found[row] == expected and found["eval_ratio"] == 1.5 and found["meets_goal"]
+
+
+def test_the_goal_on_a_gpu_is_three_times():
+    (found,), _ = timing.ratios(timings(TRAIN, EVAL), torch.device("cuda"))
+    assert found["goal"] == 3.0 and found["meets_goal"]
+
+
+def test_a_manual_layer_without_its_twin_measured_has_no_ratio():
+    train = {key: value for key, value in TRAIN.items() if key[0] == "lstm_manual"}
+    manual_vs_torch, reference_vs_project = timing.ratios(timings(train, EVAL), CPU)
+    assert manual_vs_torch == [] and [row["arch"] for row in reference_vs_project] == ["lstm_manual"]
+
+
+def test_measure_reports_the_median_and_real_tokens(monkeypatch):
+    seconds = iter([3.0, 0.5, 1.0, 0.9, 1.5, 0.6])  # train, eval, train, eval, ...
+    monkeypatch.setitem(timing.LOOPS, "project", lambda *_: (None, None))
+    monkeypatch.setattr(timing, "timed", lambda run, device: next(seconds))
+    split = {"lengths": torch.tensor([30, 10, 60])}  # 100 real tokens, whatever the padded length
+    setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=3)
+    result = timing.measure("lstm", "project", split, 50, setup)
+    assert (result["train_seconds"], result["eval_seconds"]) == (1.5, 0.6)  # not the means
+    assert result["train_seconds_runs"] == [3.0, 1.0, 1.5] and result["eval_seconds_runs"] == [0.5, 0.9, 0.6]
+    assert result["train_tokens_per_s"] == pytest.approx(100 / 1.5)
+    assert result["eval_tokens_per_s"] == pytest.approx(100 / 0.6)
+
+
+def test_measure_restores_the_deterministic_setting(monkeypatch):
+    monkeypatch.setitem(timing.LOOPS, "project", lambda *_: (lambda: None, lambda: None))
+    setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=1)
+    assert not torch.are_deterministic_algorithms_enabled()
+    timing.measure("lstm", "project", {"lengths": torch.tensor([5])}, 50, setup)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def copy_weights(naive: torch.nn.Module, layer: torch.nn.RNNBase, gates: list[str]) -> None:
+    """The weights of torch's layer (gates in torch's order) into the naive cell's per-gate nn.Linear on [h, x]."""
+    w_ih, w_hh = layer.weight_ih_l0.chunk(len(gates)), layer.weight_hh_l0.chunk(len(gates))
+    b_ih, b_hh = layer.bias_ih_l0.chunk(len(gates)), layer.bias_hh_l0.chunk(len(gates))
+    with torch.no_grad():
+        for index, name in enumerate(gates):
+            getattr(naive, name).weight.copy_(torch.cat([w_hh[index], w_ih[index]], dim=1))
+            getattr(naive, name).bias.copy_(b_ih[index] + b_hh[index])
+
+
+@pytest.mark.parametrize(
+    ("naive", "layer", "gates"),
+    [
+        (reference.NaiveRNN, torch.nn.RNN, ["linear"]),
+        (reference.NaiveLSTM, torch.nn.LSTM, ["input", "forget", "candidate", "output"]),
+    ],
+    ids=["rnn", "lstm"],
+)
+def test_the_reports_naive_cells_compute_torchs_layer(naive, layer, gates):
+    torch.manual_seed(0)
+    cell, twin = naive(3, 4), layer(3, 4, batch_first=True)
+    copy_weights(cell, twin, gates)
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(cell(x), twin(x)[0], atol=1e-6, rtol=0)
+
+
+def test_an_architecture_the_report_did_not_have_runs_its_registered_layer_batch_first(monkeypatch):
+    monkeypatch.delitem(reference.REFERENCE_LAYERS, "gru")
+    layer = reference.reference_layer("gru", 3, 4)
+    assert isinstance(layer.layer, architectures.load("gru").layer)
+    x = torch.randn(2, 5, 3)  # (B, T, E)
+    out = layer(x)
+    assert out.shape == (2, 5, 4)
+    torch.testing.assert_close(out[1, 3], layer.layer(x.transpose(0, 1))[3, 1])
+
+
+def test_the_reference_layers_name_registered_architectures():
+    assert set(reference.REFERENCE_LAYERS) <= set(architectures.NAMES)
+
+
+def test_synthetic_reviews_are_right_padded_with_lengths_around_imdbs_median():
+    split = synthetic_split(2000, 400, 50, torch.Generator().manual_seed(0))
+    lengths = split["lengths"]
+    assert lengths.min() >= MIN_LENGTH and lengths.max() == 400 and 150 <= lengths.median() <= 200
+    real = torch.arange(400) < lengths.unsqueeze(1)
+    assert (split["ids"][real] >= 2).all() and (split["ids"][real] < 50).all() and (split["ids"][~real] == 0).all()
+    assert split["labels"].unique().tolist() == [0, 1]
+
+
+def test_the_real_split_is_reused_when_more_reviews_are_asked_for(tokenized):
+    split, vocab_size, source = load_reviews(tokenized, 100, 0, synthetic=False, seq_len=30, vocab_size=60)
+    assert source == "data/processed/train.safetensors" and vocab_size == len(load_vocab(tokenized / VOCAB_FILE))
+    available = load_split("train", tokenized / PROCESSED_DIR)
+    times = Counter(tuple(row) for row in split["ids"].tolist())
+    assert sorted(times) == sorted(tuple(row) for row in available["ids"].tolist())  # 44 reviews, 100 rows
+    assert set(times.values()) == {2, 3} and split["lengths"].sum() == (split["ids"] != 0).sum()
+
+
+def test_synthetic_reviews_even_where_the_real_split_exists(tokenized):
+    split, vocab_size, source = load_reviews(tokenized, 10, 0, synthetic=True, seq_len=30, vocab_size=60)
+    assert (source, vocab_size, split["ids"].shape) == ("synthetic", 62, (10, 30))
+
+
+def test_json_report_on_tiny_synthetic_data(capsys):
+    speed.main([*TINY, "--archs", "lstm_manual", "lstm", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert {"cpu", "cores", "torch", "threads", "device", "python", "date"} <= report["machine"].keys()
     assert report["machine"]["device"] == "cpu" and report["machine"]["threads"] == 1
-    assert {"cpu", "cores", "torch", "device_name", "date"} <= report["machine"].keys()
     config = report["config"]
-    assert config["data"] == "synthetic" and config["reviews"] == 40 and config["seq_len"] == 30
-    assert 40 * 10 <= config["tokens"] <= 40 * 30  # lengths clipped to [10, seq_len]
-
-    results = {(result["arch"], result["mode"]): result for result in report["results"]}
-    archs = list(ARCHITECTURES)
-    assert results.keys() == {(arch, mode) for arch in archs for mode in ("project", "reference")}
-    for result in results.values():
-        for phase in ("train", "eval"):
-            seconds = result[f"{phase}_seconds"]
-            assert seconds > 0 and len(result[f"{phase}_seconds_runs"]) == 1
-            assert math.isclose(result[f"{phase}_tokens_per_s"], config["tokens"] / seconds)
-
-    manual = {row["manual"]: row for row in report["manual_vs_torch"]}
-    assert {name: row["torch"] for name, row in manual.items()} == {
-        arch: entry.twin for arch, entry in ARCHITECTURES.items() if entry.twin
-    }
-    for name, row in manual.items():
-        expected = results[name, "project"]["train_seconds"] / results[row["torch"], "project"]["train_seconds"]
-        assert math.isclose(row["train_ratio"], expected) and row["eval_ratio"] > 0
-        assert row["goal"] == 1.25 and row["meets_goal"] == (row["train_ratio"] <= 1.25)
-    speedups = {row["arch"]: row for row in report["reference_vs_project"]}
-    assert speedups.keys() == set(archs)
-    for arch, row in speedups.items():
-        expected = results[arch, "reference"]["eval_seconds"] / results[arch, "project"]["eval_seconds"]
-        assert math.isclose(row["eval_ratio"], expected) and row["train_ratio"] > 0
+    assert (config["data"], config["reviews"], config["seq_len"], config["repeats"]) == ("synthetic", 40, 30, 1)
+    assert MIN_LENGTH * 40 <= config["tokens"] <= 30 * 40
+    results = {(row["arch"], row["mode"]): row for row in report["results"]}
+    assert list(results) == [(arch, mode) for arch in ("lstm_manual", "lstm") for mode in ("project", "reference")]
+    for row in results.values():
+        assert len(row["train_seconds_runs"]) == len(row["eval_seconds_runs"]) == 1
+        assert row["train_seconds"] > 0 and row["eval_tokens_per_s"] > 0
+    assert [(row["manual"], row["torch"]) for row in report["manual_vs_torch"]] == [("lstm_manual", "lstm")]
+    assert [row["arch"] for row in report["reference_vs_project"]] == ["lstm_manual", "lstm"]
 
 
-def test_tables_print_from_any_directory(tmp_path):
-    args = [sys.executable, str(SCRIPT), *TINY, "--archs", "lstm", "lstm_manual"]
-    output = run_command(args, cwd=tmp_path).stdout
+def test_the_module_prints_tables(tmp_path):
+    output = run_command([sys.executable, "-m", "bench.speed", *TINY, "--archs", "rnn", "rnn_manual"], PROJECT).stdout
     assert (
-        output.startswith("machine: ") and "| lstm_manual | project" in output and "| lstm        | reference" in output
+        output.startswith("machine: ") and "| rnn_manual | project" in output and "| rnn        | reference" in output
     )
     assert "manual / torch" in output and "reference / project" in output

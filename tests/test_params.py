@@ -1,109 +1,158 @@
+"""imdb_rnn/params.py: a stage reads its own keys only, strictly (test_dvc_yaml.py: those its dvc.yaml lists)."""
+
+import importlib
+
 import pytest
-from conftest import PROJECT, set_params
+import yaml
+from conftest import PROJECT
+from pydantic import Field, field_validator
 
-from imdb_rnn.classifier import ARCHITECTURES, POOLINGS
 from imdb_rnn.common import StageError
-from imdb_rnn.losses import LOSS_FUNCTIONS
-from imdb_rnn.params import load_params
+from imdb_rnn.params import StageParams, check_choice, load_params, unique
+
+STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
 
-def test_the_committed_params_are_valid(project):
-    params = load_params()
-    assert set(params.archs) <= set(ARCHITECTURES) and params.seeds == [0, 1, 2, 3, 4] and params.split_seed == 0
+class Source(StageParams):
+    url: str
+    md5: str | None
 
 
-def test_the_data_source_is_relative_to_the_project():
-    params = load_params(PROJECT / "params.yaml")
-    assert not params.data.url.startswith("/")
+class Example(StageParams):
+    """A schema with one field of each kind the stages use."""
+
+    size: int = Field(gt=0)
+    rate: float
+    flag: bool
+    names: list[str] = Field(min_length=1)
+    seeds: list[int]
+    source: Source
+
+    _unique_names = field_validator("names")(unique)
 
 
-def refusal(project, **changes) -> str:
-    set_params(project, **changes)
-    with pytest.raises(StageError, match="invalid params.yaml") as error:
-        load_params()
-    return str(error.value)
+VALID = {
+    "size": 64,
+    "rate": 0.5,
+    "flag": True,
+    "names": ["a", "b"],
+    "seeds": [0, 1],
+    "source": {"url": "x", "md5": None},
+}
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def refusal(tmp_path, **changes) -> str:
+    """The message of load_params(Example) on VALID with `changes` (a value of None removes the key)."""
+    params = {key: value for key, value in (VALID | changes).items() if value is not None}
+    path = write(tmp_path, yaml.safe_dump(params))
+    with pytest.raises(StageError) as error:
+        load_params(Example, path)
+    message = str(error.value)
+    assert message.startswith(f"invalid {path}:\n") and message.endswith(
+        f"Fix the value in {path} or in your -S option."
+    )
+    return message
+
+
+def test_only_the_schemas_keys_are_read(tmp_path):
+    path = write(tmp_path, yaml.safe_dump(VALID | {"hidden": "not a number", "other": {"nested": 1}}))
+    params = load_params(Example, path)
+    assert params == Example(**VALID) and not hasattr(params, "hidden")
 
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("vocab_size", -5, "'vocab_size' = -5: Input should be greater than 0"),
-        ("val_fraction", 1.5, "'val_fraction' = 1.5: Input should be less than 1"),
-        ("hidden", 0, "'hidden' = 0"),
-        ("batch_size", -1, "'batch_size' = -1"),
-        ("epochs", "ten", "'epochs' = 'ten'"),
-        ("loss", "foo", "'loss' = 'foo': Input should be 'cross_entropy', 'nll'"),
-        ("pooling", "max", "'pooling' = 'max': Input should be 'mean', 'masked_mean' or 'last'"),
-        (
-            "archs",
-            ["cnn"],
-            "'archs' (item 0) = 'cnn': unknown architecture cnn; choose from " + ", ".join(ARCHITECTURES),
-        ),
-        ("archs", [], "'archs' = []"),
-        ("archs", ["rnn", "rnn"], "'archs' = ['rnn', 'rnn']: a value is listed twice"),
-        ("seeds", [], "'seeds' = []"),
-        ("seeds", [0, 0], "'seeds' = [0, 0]: a value is listed twice"),
-        ("seeds", [-1], "'seeds' = [-1]: seeds must be at least 0"),
-        ("truncate", "middle", "'truncate' = 'middle': Input should be 'head' or 'tail'"),
-        ("data", {"url": "x", "md5": "abc"}, "'data.md5' = 'abc': should be an MD5 digest"),
-    ],
-)
-def test_a_wrong_value_names_key_value_and_what_is_allowed(project, key, value, expected):
-    assert expected in refusal(project, **{key: value})
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("hidden", True, "'hidden' = True: Input should be a valid integer"),  # a boolean for an integer
-        ("lr", False, "'lr' = False: Input should be a valid number"),  # a boolean for a float
-        ("hidden", "64", "'hidden' = '64': Input should be a valid integer (this value is a quoted string"),
-        ("lr", "0.001", "'lr' = '0.001': Input should be a valid number (this value is a quoted string"),
-        ("hidden", 64.0, "'hidden' = 64.0: Input should be a valid integer"),  # a float for an integer
+        ("size", True, "'size' = True: Input should be a valid integer"),  # a boolean for an integer
+        ("rate", False, "'rate' = False: Input should be a valid number"),  # a boolean for a float
+        ("size", "64", "'size' = '64': Input should be a valid integer (this value is a quoted string"),
+        ("rate", "0.001", "'rate' = '0.001': Input should be a valid number (this value is a quoted string"),
+        ("size", 64.0, "'size' = 64.0: Input should be a valid integer"),  # a float for an integer
         ("seeds", [0, 1.5], "'seeds' (item 1) = 1.5: Input should be a valid integer"),
-        ("split_seed", 0.0, "'split_seed' = 0.0: Input should be a valid integer"),
-        ("trim_batches", 1, "'trim_batches' = 1: Input should be a valid boolean"),  # an integer for a boolean
-        ("trim_batches", "true", "'trim_batches' = 'true': Input should be a valid boolean"),
-        ("archs", "rnn", "'archs' = 'rnn': Input should be a valid list"),
+        ("flag", 1, "'flag' = 1: Input should be a valid boolean"),  # an integer for a boolean
+        ("flag", "true", "'flag' = 'true': Input should be a valid boolean (this value is a quoted string"),
+        ("names", "a", "'names' = 'a': Input should be a valid list"),
     ],
 )
-def test_a_value_of_the_wrong_type_is_refused_not_coerced(project, key, value, expected):
-    assert expected in refusal(project, **{key: value})
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path, key, value, expected):
+    assert expected in refusal(tmp_path, **{key: value})
 
 
-def test_an_integer_where_a_float_is_meant_is_a_float(project):
-    set_params(project, lr=1, weight_decay=0)
-    assert load_params().lr == 1.0
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("size", 0, "'size' = 0: Input should be greater than 0"),
+        ("names", [], "'names' = []: List should have at least 1 item"),
+        ("names", ["a", "a"], "'names' = ['a', 'a']: a value is listed twice"),
+    ],
+)
+def test_a_wrong_value_names_key_value_and_what_is_allowed(tmp_path, key, value, expected):
+    assert expected in refusal(tmp_path, **{key: value})
 
 
-def test_yaml_1_2_reads_an_exponent_as_a_number_as_dvc_does(project):
-    text = (project / "params.yaml").read_text().replace("lr: 0.001", "lr: 1e-3")
-    (project / "params.yaml").write_text(text)
-    assert load_params().lr == 0.001
+def test_every_wrong_key_is_listed_at_once(tmp_path):
+    message = refusal(tmp_path, size=0, rate="x")
+    assert "'size' = 0" in message and "'rate' = 'x'" in message
 
 
-def test_an_unknown_key_is_refused(project):
-    assert "unknown key 'hiden'" in refusal(project, hiden=128)
+def test_an_unknown_nested_key_is_refused(tmp_path):
+    assert "unknown key 'source.mirror'" in refusal(tmp_path, source={"url": "x", "md5": None, "mirror": "y"})
 
 
-def test_a_missing_file_says_where_to_run(project):
-    (project / "params.yaml").unlink()
-    with pytest.raises(StageError, match="params.yaml not found"):
-        load_params()
+def test_a_missing_key_is_named(tmp_path):
+    assert "missing key 'size'" in refusal(tmp_path, size=None)
+    assert "missing key 'source.md5'" in refusal(tmp_path, source={"url": "x"})
 
 
-def test_md5_may_be_null(project):
-    set_params(project, data={"url": "/some/archive.tar.gz", "md5": None})
-    assert load_params().data.md5 is None
+def test_an_integer_where_a_float_is_meant_is_a_float(tmp_path):
+    params = load_params(Example, write(tmp_path, yaml.safe_dump(VALID | {"rate": 1})))
+    assert params.rate == 1.0 and isinstance(params.rate, float)
 
 
-def test_the_allowed_names_are_the_registries_keys(project):
-    for arch in ARCHITECTURES:
-        set_params(project, archs=[arch])
-        assert load_params().archs == [arch]
-    for loss in LOSS_FUNCTIONS:
-        set_params(project, loss=loss)
-        assert load_params().loss == loss
-    for pooling in POOLINGS:
-        set_params(project, pooling=pooling)
-        assert load_params().pooling == pooling
+def test_yaml_1_2_as_dvc_reads_it(tmp_path):
+    text = yaml.safe_dump(VALID).replace("rate: 0.5", "rate: 1e-3")
+    assert load_params(Example, write(tmp_path, text)).rate == 0.001  # YAML 1.1 would read a string
+    with pytest.raises(StageError, match="'flag' = 'yes': Input should be a valid boolean"):
+        load_params(Example, write(tmp_path, text.replace("flag: true", "flag: yes")))  # 1.1's boolean
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "params.yaml not found: run the stage from the project root"),
+        ("a: [1", "is not valid YAML"),
+        ("- 1", "should map keys to values, not hold list"),
+    ],
+)
+def test_an_unreadable_file_is_a_message(tmp_path, text, expected):
+    path = tmp_path / "params.yaml" if text is None else write(tmp_path, text)
+    with pytest.raises(StageError, match=expected):
+        load_params(Example, path)
+
+
+def test_check_choice_says_what_is_allowed_as_load_params_does(tmp_path):
+    path = tmp_path / "params.yaml"
+    assert check_choice("loss", "nll", ("cross_entropy", "nll"), path) == "nll"
+    with pytest.raises(StageError) as error:
+        check_choice("loss", "foo", ("cross_entropy", "nll"), path)
+    assert str(error.value) == (
+        f"invalid {path}:\n  'loss' = 'foo': unknown; choose from cross_entropy, nll\n"
+        f"Fix the value in {path} or in your -S option."
+    )
+
+
+def test_unique_refuses_a_repeated_value():
+    assert unique([3, 1]) == [3, 1]
+    with pytest.raises(ValueError, match="a value is listed twice"):
+        unique([3, 1, 3])
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_the_committed_params_are_valid_for_every_stage(name):
+    load_params(importlib.import_module(f"stages.{name}").Params, PROJECT / "params.yaml")

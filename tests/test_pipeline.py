@@ -1,11 +1,14 @@
 """End to end: `dvc repro` in a git + DVC copy of the project, on a tiny generated archive."""
 
 import json
+import statistics
 
+import pytest
 import yaml
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command, write_study
+from test_architectures import TWO_LAYER_GRU
 
-from imdb_rnn.classifier import ARCHITECTURES
+from imdb_rnn import architectures, paths
 
 
 def test_dvc_repro_runs_the_data_stages(dvc_project):
@@ -24,11 +27,13 @@ def test_dvc_repro_runs_the_whole_pipeline_and_then_nothing(tmp_path):
         for seed in (0, 1):
             assert (root / f"models/{arch}-{seed}.pt").exists()
     shown = json.loads(run_command(["dvc", "metrics", "show", "--json"], root).stdout)
-    (metrics_file,) = next(iter(shown.values()))["data"]  # one metrics file: readable columns
-    summary = next(iter(shown.values()))["data"][metrics_file]["data"]
+    summary = next(iter(shown.values()))["data"][paths.SUMMARY_FILE.as_posix()]["data"]
     for arch in archs:
-        assert summary[arch]["n"] == 2 and 0 <= summary[arch]["test_acc"]["mean"] <= 1
-        assert summary[arch]["test_acc"]["ci95"] >= 0
+        runs = [json.loads((root / f"metrics/test/{arch}-{seed}.json").read_text()) for seed in (0, 1)]
+        assert summary[arch]["n"] == 2
+        assert summary[arch]["test_acc"]["mean"] == pytest.approx(
+            statistics.mean(run["test_acc"] for run in runs), abs=1e-6
+        )
     assert (root / "reports/results.md").read_text().startswith("# Results")
     again = run_command(["dvc", "repro"], root)
     assert "Running stage" not in again.stdout
@@ -62,25 +67,24 @@ def test_dvc_plots_diff_draws_both_revisions_side_by_side(tmp_path):
         assert sorted(rev for entry in shown[image] for rev in entry["revisions"]) == ["HEAD", "workspace"]
 
 
-def test_a_new_registry_entry_trains_and_benchmarks_without_another_edit(tmp_path):
-    """A throwaway architecture, added to a copy of the project as one registry entry, and nothing else."""
-    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1})
-    with (root / "stages" / "models.py").open("a") as models:
-        models.write(
-            "\n\nclass TwoLayerGRU(nn.GRU):\n"
-            "    def __init__(self, input_size: int, hidden_size: int) -> None:\n"
-            "        super().__init__(input_size, hidden_size, num_layers=2)\n\n"
-            "    def forward(self, x: Tensor) -> Tensor:\n"
-            "        return super().forward(x)[0]\n\n\n"
-            'ARCHITECTURES["gru2"] = Architecture(TwoLayerGRU)\n'
-        )
-    run_command([*GIT_COMMIT, "-qam", "a throwaway architecture"], root)
-    result = run_command(["dvc", "exp", "run", "-S", "archs=[gru2]"], root)
-    assert "Running stage 'train@gru2-0'" in result.stdout
-    summary = json.loads((root / "metrics/summary.json").read_text())
-    assert summary["gru2"]["n"] == 1
-    bench = ["python", "bench/speed.py", "--synthetic", "--reviews", "16", "--repeats", "1", "--seq-len", "12"]
-    bench += ["--hidden", "4", "--embed-dim", "4", "--batch-size", "8", "--archs", "gru2", "--json"]
+def test_a_new_architecture_file_trains_and_benchmarks_and_reruns_no_other_run(tmp_path):
+    """README's "Adding an architecture", in a copy of the project: one new file, and only its runs are new."""
+    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1, "archs": ["rnn"]})
+    run_command(["dvc", "repro"], root)
+    (root / "imdb_rnn" / "architectures" / "gru2.py").write_text(TWO_LAYER_GRU)
+    run_command(["git", "add", "-A"], root)
+    run_command([*GIT_COMMIT, "-qm", "a baseline and a throwaway architecture"], root)
+    ran = run_command(["dvc", "exp", "run", "-S", "archs=[rnn,gru2]"], root).stdout
+    assert {line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")} == {
+        "train@gru2-0",
+        "evaluate@gru2-0",
+        "aggregate",
+        "plot",
+        "report",
+    }
+    assert json.loads((root / "metrics/summary.json").read_text())["gru2"]["n"] == 1
+    bench = ["python", "-m", "bench.speed", "--synthetic", "--reviews", "16", "--repeats", "1", "--seq-len", "12"]
+    bench += ["--hidden", "4", "--embed-dim", "4", "--batch-size", "8", "--threads", "1", "--archs", "gru2", "--json"]
     report = json.loads(run_command(bench, root).stdout)
     assert {(row["arch"], row["mode"]) for row in report["results"]} == {("gru2", "project"), ("gru2", "reference")}
-    assert "gru2" not in ARCHITECTURES  # the entry lives only in the copy
+    assert "gru2" not in architectures.NAMES  # the file lives only in the copy

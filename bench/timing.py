@@ -1,0 +1,174 @@
+"""Timing one training epoch and one evaluation pass of an architecture, in the project's code or the report's loop.
+
+Each epoch (and each evaluation pass) runs `repeats` times after a one-batch warm-up, and the median
+is kept. An epoch's time includes making its batches, as stages/train.py's epoch_seconds does. The
+project's loop runs with deterministic algorithms on, as stages/train.py sets them, the reference loop
+with them off. Tokens are real tokens (the sum of the reviews' lengths, padding excluded), counted
+the same for both loops.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bench.reference import ReferenceClassifier, reference_accuracy, reference_train_epoch
+from imdb_rnn import architectures
+from imdb_rnn.classifier import ModelConfig, SentimentClassifier
+from imdb_rnn.data import batches
+from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, train_epoch
+
+SEED = 0
+GOALS = {"cpu": 1.25, "cuda": 3.0}  # the most a manual layer's epoch may take, in times its torch twin's
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every timed model shares: its sizes, the optimizer, the device, and how many timed repeats."""
+
+    embed_dim: int
+    hidden: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    device: torch.device
+    repeats: int
+
+
+Loops = tuple[Callable[[], object], Callable[[], object]]  # (one training epoch, one evaluation pass)
+
+
+def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
+    """A fresh project model (masked_mean pooling, Adam, cross-entropy), warmed up; its training and evaluation.
+
+    Training is `imdb_rnn.loops.train_epoch` on `imdb_rnn.data.batches` (reviews of similar length, each
+    batch cut to its longest review); evaluation is `imdb_rnn.loops.predict` on batches of
+    EVAL_BATCH_SIZE, as stages/train.py does.
+    """
+    torch.manual_seed(SEED)
+    config = ModelConfig(arch, vocab_size, setup.embed_dim, setup.hidden, pooling="masked_mean")
+    model = SentimentClassifier(config).to(setup.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+    order = torch.Generator().manual_seed(SEED)
+    eval_batches = batches(split, EVAL_BATCH_SIZE, trim=True)
+
+    def train() -> object:
+        data = batches(split, setup.batch_size, trim=True, generator=order)
+        return train_epoch(model, data, F.cross_entropy, optimizer, setup.device, arch)
+
+    def evaluate() -> object:
+        return predict(model, eval_batches, setup.device)
+
+    first = {key: tensor[: setup.batch_size] for key, tensor in split.items()}
+    train_epoch(model, batches(first, setup.batch_size, trim=True), F.cross_entropy, optimizer, setup.device, arch)
+    predict(model, eval_batches[:1], setup.device)
+    return train, evaluate
+
+
+def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
+    """A fresh model of the report's (bench/reference.py), warmed up; its training and evaluation."""
+    torch.manual_seed(SEED)
+    model = ReferenceClassifier(arch, vocab_size, setup.embed_dim, setup.hidden).to(setup.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+    order = torch.Generator().manual_seed(SEED)
+    eval_batches = list(
+        zip(split["ids"].long().split(setup.batch_size), split["labels"].split(setup.batch_size), strict=True)
+    )
+
+    def train() -> object:
+        return reference_train_epoch(model, split, setup.batch_size, optimizer, setup.device, order)
+
+    def evaluate() -> object:
+        return reference_accuracy(model, eval_batches, setup.device)
+
+    first = {key: tensor[: setup.batch_size] for key, tensor in split.items()}
+    reference_train_epoch(model, first, setup.batch_size, optimizer, setup.device, order)
+    reference_accuracy(model, eval_batches[:1], setup.device)
+    return train, evaluate
+
+
+LOOPS: dict[str, Callable[[str, dict[str, Tensor], int, Setup], Loops]] = {
+    "project": project_loops,
+    "reference": reference_loops,
+}
+
+
+def timed(run: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of run(), with the GPU's queued work finished before each clock reading."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def measure(arch: str, mode: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> dict:
+    """Median train-epoch and evaluation time and tokens/s of one arch in one mode (a key of LOOPS)."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    # stages/train.py trains with deterministic algorithms on; the report's loop had them off.
+    torch.use_deterministic_algorithms(mode == "project", warn_only=True)
+    try:
+        train, evaluate = LOOPS[mode](arch, split, vocab_size, setup)
+        train_runs, eval_runs = [], []
+        for _ in range(setup.repeats):
+            train_runs.append(timed(train, setup.device))
+            eval_runs.append(timed(evaluate, setup.device))
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    tokens = int(split["lengths"].sum())
+    train_seconds, eval_seconds = statistics.median(train_runs), statistics.median(eval_runs)
+    return {
+        "arch": arch,
+        "mode": mode,
+        "train_seconds": train_seconds,
+        "train_tokens_per_s": tokens / train_seconds,
+        "eval_seconds": eval_seconds,
+        "eval_tokens_per_s": tokens / eval_seconds,
+        "train_seconds_runs": train_runs,
+        "eval_seconds_runs": eval_runs,
+    }
+
+
+def ratios(results: list[dict], device: torch.device) -> tuple[list[dict], list[dict]]:
+    """From measure's results: (manual / torch time of the project's code, with the goal; reference / project time).
+
+    A hand-written layer is compared with its twin (the torch layer it must match) when both were
+    measured; reference / project is the speedup of the project's code over the report's loop.
+    """
+    found = {(result["arch"], result["mode"]): result for result in results}
+    archs = dict.fromkeys(result["arch"] for result in results)
+    goal = GOALS[device.type]
+    manual_vs_torch = []
+    for manual in archs:
+        twin = architectures.load(manual).twin
+        if twin is None or (manual, "project") not in found or (twin, "project") not in found:
+            continue
+        slow, fast = found[manual, "project"], found[twin, "project"]
+        train_ratio = slow["train_seconds"] / fast["train_seconds"]
+        manual_vs_torch.append(
+            {
+                "manual": manual,
+                "torch": twin,
+                "train_ratio": train_ratio,
+                "eval_ratio": slow["eval_seconds"] / fast["eval_seconds"],
+                "goal": goal,
+                "meets_goal": train_ratio <= goal,
+            }
+        )
+    reference_vs_project = [
+        {
+            "arch": arch,
+            "train_ratio": found[arch, "reference"]["train_seconds"] / found[arch, "project"]["train_seconds"],
+            "eval_ratio": found[arch, "reference"]["eval_seconds"] / found[arch, "project"]["eval_seconds"],
+        }
+        for arch in archs
+        if (arch, "project") in found and (arch, "reference") in found
+    ]
+    return manual_vs_torch, reference_vs_project
