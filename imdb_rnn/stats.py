@@ -1,104 +1,476 @@
-"""Means over seeds with their 95% Student-t intervals, and intervals of the difference of two configurations.
+"""Means over training seeds, differences of two configurations, and the verdicts drawn from them.
 
-With fewer than two values there is no interval: it is None (absent), never 0. Two configurations
-trained on the same seeds are compared by the paired difference seed by seed (the seed's shared
-luck cancels out); otherwise by Welch's two-sample interval, which does not assume equal variances.
+A test accuracy has two sources of error: the training seed (weights, dropout, batch order) and the
+sample of test reviews, which every run shares, so that its error does not average out over seeds.
+The per-review results of n runs (1 right, 0 wrong) form an n x N table of seeds crossed with
+reviews, both random (a two-way random-effects design), and the variance of its mean has an unbiased
+estimate in two parts (Cornfield and Tukey's expected mean squares):
+
+    seed part   s² / n                     s²: the sample variance of the n runs' accuracies
+    test part   max(0, V - MS_e / n) / N   V: the variance over the N reviews of their mean over the runs,
+                                           MS_e: the residual (seed x review) mean square
+
+The interval integrates the seed part's chi-square uncertainty (a generalized confidence interval,
+Estimate says why). A difference of two
+configurations is the same estimate on the table of their per-review differences, paired run by run
+on the seeds both ran (the seed's shared luck cancels out; seeds only one side ran are left out and
+named); two sides that share no seed are independent samples on the same reviews (a seed part per
+side, one test part). docs/statistics.md derives it; bench/coverage.py measures its coverage.
+
+With fewer than two runs there is no interval: None (null in JSON), never 0. When the runs' values
+do not vary over seeds (a spread of 0 from n ≥ 2) no verdict is drawn: the runs are "identical in all
+n runs", or at least their accuracies are, and a seed spread of 0 is no measurement of it.
+
+Verdicts come from `Test`s: a p-value and what it concludes when below ALPHA. A family of tests
+judged together is corrected by Holm–Bonferroni (`judge`), and verdicts on a margin are checked at
+half and double it (`judge_family`).
 """
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
 
-from scipy import stats
+import numpy as np
+from scipy import optimize, special, stats
 
 CONFIDENCE = 0.95
-NO_DIFFERENCE = "no detectable difference at 95%"
+ALPHA = 1 - CONFIDENCE  # the level of every test; equivalence (TOST) uses the 1 - 2 * ALPHA = 90% interval
+NOT_DETECTABLE = "not detectable at this n"
+NO_INTERVAL = "no interval (fewer than 2 runs)"
+MARGIN_FACTORS = (0.5, 2.0)  # a verdict that changes at these multiples of the margin is sensitive to it
 
 
-def t_quantile(df: float) -> float:
-    """The two-sided CONFIDENCE quantile of Student's t with `df` degrees of freedom."""
-    return float(stats.t.ppf((1 + CONFIDENCE) / 2, df))
+def t_quantile(df: float, confidence: float = CONFIDENCE) -> float:
+    """The two-sided `confidence` quantile of Student's t with `df` degrees of freedom."""
+    return float(stats.t.ppf((1 + confidence) / 2, df))
+
+
+GRID = 4096  # points of the quadrature over the variance estimates' chi-square distributions, all together
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean over n values and its 95% interval, mean ± half_width (None when n < 2)."""
+    """A mean over n runs (or of a difference), with the variance of that mean from each source of error.
+
+    seed_parts: (variance of the mean, its degrees of freedom) per independent set of runs, one for a
+    configuration or a paired difference, one per side for independent sides; empty with one run.
+    test_var: the test set's part; None when not measured (per-epoch curves keep no per-review results).
+
+    The interval is a generalized (fiducial) confidence interval (Weerahandi 1993): the error of the
+    mean is Z * sqrt(sum of v_k * df_k / chi²(df_k) + test_var), each seed part's chi-square
+    uncertainty integrated out. The test part, estimated from 25,000 reviews, counts as known: its
+    own error is under about 1% of the variance. With the seed part alone this is Student's t with
+    n - 1 degrees of freedom; a test part pulls it towards the normal, but never by trusting a seed
+    spread that two or three seeds measure poorly, as Satterthwaite's degrees of freedom would
+    (they undercover at n = 2 and 3: docs/statistics.md).
+    """
 
     n: int
     mean: float
-    std: float | None
-    half_width: float | None
+    std: float | None = None  # the sample standard deviation of the runs' values (None with one run)
+    seed_parts: tuple[tuple[float, float], ...] = ()
+    test_var: float | None = None
+
+    @property
+    def seed_var(self) -> float | None:
+        return sum(variance for variance, _ in self.seed_parts) if self.seed_parts else None
+
+    @property
+    def var(self) -> float | None:
+        return None if self.seed_var is None else self.seed_var + (self.test_var or 0.0)
+
+    @property
+    def se(self) -> float | None:
+        return None if self.var is None else math.sqrt(self.var)
+
+    @property
+    def no_seed_spread(self) -> bool:
+        """Two or more runs whose values are all equal: no verdict from a spread of 0."""
+        return self.seed_var == 0
+
+    @cached_property
+    def _scales(self) -> np.ndarray | tuple[float, float]:
+        """The error's standard deviation over a grid of the seed parts' chi-square quantiles.
+
+        A single seed part and no test part: (its standard error, its df), for Student's t exactly.
+        """
+        uncertain = [(variance, df) for variance, df in self.seed_parts if variance > 0]
+        known = self.test_var or 0.0
+        if len(uncertain) == 1 and known == 0:
+            return math.sqrt(uncertain[0][0]), uncertain[0][1]
+        size = int(round(GRID ** (1 / max(len(uncertain), 1))))
+        total = np.full([size] * len(uncertain), known, dtype=float)
+        for axis, (variance, df) in enumerate(uncertain):
+            shape = [1] * len(uncertain)
+            shape[axis] = size
+            chi2 = stats.chi2.ppf((np.arange(size) + 0.5) / size, df)
+            total = total + (variance * df / chi2).reshape(shape)
+        return np.sqrt(total.ravel())
+
+    def tail(self, x: float) -> float:
+        """P(error >= x): the chance that the estimate exceeds the truth by x or more."""
+        scales = self._scales
+        if isinstance(scales, tuple):
+            return float(stats.t.sf(x / scales[0], scales[1]))
+        return float(special.ndtr(-x / scales).mean())
+
+    def interval(self, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+        """The `confidence` interval of the mean; None with one run, or with no variance at all."""
+        if not self.var:
+            return None
+        scales = self._scales
+        if isinstance(scales, tuple):
+            half = t_quantile(scales[1], confidence) * scales[0]
+        else:
+            outside = (1 - confidence) / 2
+            half = optimize.brentq(lambda x: self.tail(x) - outside, 0, 1e3 * scales.max(), xtol=1e-12)
+        return self.mean - half, self.mean + half
+
+    @property
+    def half_width(self) -> float | None:
+        bounds = self.interval()
+        return None if bounds is None else (bounds[1] - bounds[0]) / 2
 
     @property
     def low(self) -> float | None:
-        return None if self.half_width is None else self.mean - self.half_width
+        bounds = self.interval()
+        return None if bounds is None else bounds[0]
 
     @property
     def high(self) -> float | None:
-        return None if self.half_width is None else self.mean + self.half_width
+        bounds = self.interval()
+        return None if bounds is None else bounds[1]
 
 
 def estimate(values: Sequence[float]) -> Estimate:
-    """Mean, sample standard deviation and t-interval half-width of `values`."""
+    """Mean and seed-only Student-t interval of `values` (one per seed), for measures without per-review results."""
     n = len(values)
     if n == 0:
         raise ValueError("no values to estimate from")
     mean = math.fsum(values) / n
     if n < 2:
-        return Estimate(n, mean, None, None)
-    std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (n - 1))
-    return Estimate(n, mean, std, t_quantile(n - 1) * std / math.sqrt(n))
+        return Estimate(n, mean)
+    variance = math.fsum((value - mean) ** 2 for value in values) / (n - 1)
+    return Estimate(n, mean, math.sqrt(variance), ((variance / n, n - 1),))
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Exact integer sums of an n x N table of per-review results (0/1, or -1/0/1 for differences)."""
+
+    n: int
+    reviews: int
+    row_sums: np.ndarray
+    column_sums: np.ndarray
+    total: int
+    squares: int
+
+    @classmethod
+    def of(cls, table: np.ndarray) -> "_Table":
+        table = np.asarray(table, dtype=np.int64)
+        if table.ndim != 2 or table.shape[1] < 2:
+            raise ValueError(f"expected runs x reviews with at least 2 reviews, got shape {table.shape}")
+        rows, columns = table.sum(axis=1), table.sum(axis=0)
+        return cls(table.shape[0], table.shape[1], rows, columns, int(rows.sum()), int((table * table).sum()))
+
+    @property
+    def seed_variance(self) -> float:
+        """The sample variance of the runs' means (exactly 0 when they are all equal)."""
+        n, reviews = self.n, self.reviews
+        return (n * int((self.row_sums**2).sum()) - self.total**2) / (n * (n - 1) * reviews**2)
+
+    @property
+    def residual_mean_square(self) -> float:
+        """MS_e, the seed x review interaction's mean square, with (n - 1)(N - 1) degrees of freedom."""
+        n, reviews = self.n, self.reviews
+        rows, columns = int((self.row_sums**2).sum()), int((self.column_sums**2).sum())
+        numerator = n * reviews * self.squares - n * rows - reviews * columns + self.total**2
+        return numerator / (n * reviews * (n - 1) * (reviews - 1))
+
+
+def _combine(parts: Sequence[tuple[int, _Table]]) -> Estimate:
+    """The estimate of sum(sign * mean of table) over tables on the same reviews, each of at least 2 runs."""
+    reviews = parts[0][1].reviews
+    mean = sum(sign * table.total / (table.n * reviews) for sign, table in parts)
+    seed = [(table.seed_variance / table.n, table.n - 1) for _, table in parts]
+    # The per-review mean over each side's runs, combined with the signs, over a common integer denominator.
+    common = math.prod(table.n for _, table in parts)
+    per_review = sum(sign * table.column_sums * (common // table.n) for sign, table in parts)
+    spread = (reviews * int((per_review**2).sum()) - int(per_review.sum()) ** 2) / (reviews * (reviews - 1) * common**2)
+    interaction = sum(table.residual_mean_square / table.n for _, table in parts)
+    test_var = max(0.0, spread - interaction) / reviews
+    std = math.sqrt(parts[0][1].seed_variance) if len(parts) == 1 else None
+    return Estimate(min(table.n for _, table in parts), mean, std, tuple(seed), test_var)
+
+
+def _stack(runs: Mapping[int, np.ndarray], seeds: Sequence[int]) -> np.ndarray:
+    return np.stack([np.asarray(runs[seed], dtype=np.int8) for seed in seeds])
+
+
+def _check_reviews(*sides: Mapping[int, np.ndarray]) -> None:
+    lengths = {len(array) for side in sides for array in side.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"runs scored different numbers of test reviews ({sorted(lengths)}): not the same test set")
+
+
+def _estimate(table: np.ndarray) -> Estimate:
+    """The estimate of one table's mean (no interval with one run)."""
+    if len(table) < 2:
+        return Estimate(len(table), float(table.mean()))
+    return _combine([(1, _Table.of(table))])
+
+
+def accuracy(correct: Mapping[int, np.ndarray]) -> Estimate:
+    """Mean test accuracy over the seeds, from each seed's per-review results (True: classified right)."""
+    if not correct:
+        raise ValueError("no runs to estimate from")
+    _check_reviews(correct)
+    return _estimate(_stack(correct, sorted(correct)))
 
 
 @dataclass(frozen=True)
 class Difference:
-    """other - base: its mean, 95% interval (None if it cannot be computed), method and sample sizes."""
+    """other - base: the estimate, how the runs were paired, and what was left out."""
 
-    method: str  # "paired" (by seed) or "welch"
-    n_base: int
-    n_other: int
-    mean: float
-    low: float | None
-    high: float | None
+    estimate: Estimate
+    paired: tuple[int, ...]  # seeds both sides ran, compared run by run; empty: independent sides
+    base_seeds: tuple[int, ...]  # every seed each side ran
+    other_seeds: tuple[int, ...]
 
     @property
-    def verdict(self) -> str:
-        """better / worse (the interval excludes 0), or no detectable difference at 95%."""
-        if self.low is None or self.high is None:
-            return "no interval (fewer than 2 runs on a side)"
-        if self.low > 0:
-            return "better"
-        if self.high < 0:
-            return "worse"
-        return NO_DIFFERENCE
+    def unpaired_base(self) -> tuple[int, ...]:
+        """Seeds of base left out of a paired comparison (none when the sides are independent)."""
+        return tuple(seed for seed in self.base_seeds if self.paired and seed not in self.paired)
+
+    @property
+    def unpaired_other(self) -> tuple[int, ...]:
+        return tuple(seed for seed in self.other_seeds if self.paired and seed not in self.paired)
+
+    def pairing(self, base: str = "base", other: str = "other") -> str:
+        """In words: how many runs were paired, and which were left out."""
+        if not self.paired:
+            return f"independent (no seed in common): {len(self.base_seeds)} {base}, {len(self.other_seeds)} {other}"
+        left = [
+            f"{label} seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+            for label, seeds in ((base, self.unpaired_base), (other, self.unpaired_other))
+            if seeds
+        ]
+        return f"{len(self.paired)} paired" + (f"; left out: {'; '.join(left)}" if left else "")
 
 
-def paired_difference(base: Mapping[int, float], other: Mapping[int, float]) -> Difference:
-    """other - base over the seeds both ran, seed by seed."""
-    seeds = sorted(base.keys() & other.keys())
-    if not seeds:
-        raise ValueError("the two sides share no seed")
-    paired = estimate([other[seed] - base[seed] for seed in seeds])
-    return Difference("paired", len(seeds), len(seeds), paired.mean, paired.low, paired.high)
+def difference(base: Mapping[int, np.ndarray], other: Mapping[int, np.ndarray]) -> Difference:
+    """other - base in accuracy, from per-review results by seed: paired on the seeds both ran, if any.
+
+    Pairing only the shared seeds keeps the estimate unbiased and uses the seed's shared luck; the
+    runs of the other seeds are left out (Difference names them) rather than mixed in as independent.
+    """
+    if not base or not other:
+        raise ValueError("a side has no runs")
+    _check_reviews(base, other)
+    shared = tuple(sorted(base.keys() & other.keys()))
+    seeds = tuple(sorted(base)), tuple(sorted(other))
+    if shared:
+        return Difference(_estimate(_stack(other, shared) - _stack(base, shared)), shared, *seeds)
+    a, b = _stack(base, seeds[0]), _stack(other, seeds[1])
+    if min(len(a), len(b)) < 2:
+        return Difference(Estimate(min(len(a), len(b)), float(b.mean() - a.mean())), (), *seeds)
+    return Difference(_combine([(-1, _Table.of(a)), (1, _Table.of(b))]), (), *seeds)
 
 
-def welch_difference(base: Sequence[float], other: Sequence[float]) -> Difference:
-    """other - base from two independent samples (Welch-Satterthwaite degrees of freedom)."""
-    a, b = estimate(base), estimate(other)
-    mean = b.mean - a.mean
-    if a.std is None or b.std is None:
-        return Difference("welch", a.n, b.n, mean, None, None)
-    va, vb = a.std**2 / a.n, b.std**2 / b.n
-    se = math.sqrt(va + vb)
-    if se == 0:  # both sides constant: the difference is exact
-        return Difference("welch", a.n, b.n, mean, mean, mean)
-    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
-    half = t_quantile(df) * se
-    return Difference("welch", a.n, b.n, mean, mean - half, mean + half)
+def flipped(result: Estimate) -> Estimate:
+    """The estimate of minus the same quantity (base - other instead of other - base)."""
+    return replace(result, mean=-result.mean)
 
 
-def difference(base: Mapping[int, float], other: Mapping[int, float]) -> Difference:
-    """Paired by seed when both sides ran the same seeds (at least two), Welch otherwise."""
-    if base.keys() == other.keys() and len(base) >= 2:
-        return paired_difference(base, other)
-    return welch_difference(list(base.values()), list(other.values()))
+# --- verdicts ---
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test behind a verdict: its p-value (None: no test), the verdict when p < ALPHA, and otherwise."""
+
+    p_value: float | None
+    decided: str
+    undecided: str
+
+    def verdict(self, p_value: float | None = None) -> str:
+        """The verdict at ALPHA, from this test's p-value or from a corrected one."""
+        p = self.p_value if p_value is None else p_value
+        return self.decided if p is not None and p < ALPHA else self.undecided
+
+
+def _untestable(result: Estimate) -> str | None:
+    """Why `result` supports no test (one run; no spread over seeds), or None.
+
+    A difference of 0 with no variance from either source is taken for identical runs: its table is
+    all zeros, bar a coincidence of exact counts on every seed that no real study meets.
+    """
+    if result.seed_var is None:
+        return NO_INTERVAL
+    if result.no_seed_spread:
+        if not result.var and result.mean == 0:
+            return f"identical in all {result.n} runs"
+        return f"the same value in all {result.n} runs (a spread of 0 over seeds): no verdict"
+    return None
+
+
+def _two_sided(result: Estimate, null: float) -> float:
+    return min(1.0, 2 * result.tail(abs(result.mean - null)))
+
+
+def direction_test(result: Estimate, higher: str = "better", lower: str = "worse") -> Test:
+    """Is the mean above or below 0 (a difference), at ALPHA two-sided?"""
+    reason = _untestable(result)
+    if reason:
+        return Test(None, "", reason)
+    return Test(_two_sided(result, 0.0), higher if result.mean > 0 else lower, NOT_DETECTABLE)
+
+
+def threshold_test(result: Estimate, threshold: float, claim_above: bool) -> Test:
+    """Does the claim that the mean lies above (or below) `threshold` hold, at ALPHA two-sided?"""
+    reason = _untestable(result)
+    if reason:
+        return Test(None, "", reason)
+    holds = (result.mean > threshold) == claim_above
+    side = "above" if result.mean > threshold else "below"
+    decided = f"{'holds' if holds else 'does not hold'}: {side} {threshold}"
+    return Test(_two_sided(result, threshold), decided, NOT_DETECTABLE)
+
+
+def equivalence_p(result: Estimate, margin: float) -> float:
+    """TOST: the larger of the two one-sided p-values; below ALPHA when the 90% interval lies within ±margin."""
+    upper = result.tail(margin - result.mean)  # H0: difference >= margin
+    lower = result.tail(result.mean + margin)  # H0: difference <= -margin
+    return max(upper, lower)
+
+
+def beyond_p(result: Estimate, margin: float) -> float:
+    """Two-sided p-value that the difference lies beyond the nearer end of ±margin (the 95% interval outside)."""
+    return min(1.0, 2 * result.tail(abs(result.mean) - margin)) if abs(result.mean) >= margin else 1.0
+
+
+def equivalence_test(results: Sequence[Estimate], margin: float) -> Test:
+    """Do all these differences lie within ±margin ("differ little")?
+
+    holds: every one's 90% interval lies within the margin (TOST at ALPHA; with several, the
+    intersection-union test, no correction needed). does not hold: some difference lies beyond the
+    margin by its 95% interval (Bonferroni over the differences). Otherwise not detectable at this n.
+    """
+    for result in results:
+        reason = _untestable(result)
+        if reason:
+            return Test(None, "", reason)
+    if all(abs(result.mean) < margin for result in results):
+        return Test(max(equivalence_p(result, margin) for result in results), "holds", NOT_DETECTABLE)
+    p = min(1.0, len(results) * min(beyond_p(result, margin) for result in results))
+    return Test(p, "does not hold", NOT_DETECTABLE)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm–Bonferroni adjusted p-values over the tests that have one (None stays None)."""
+    tested = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A test's verdict alone (raw) and after Holm–Bonferroni over its family (corrected)."""
+
+    raw: str
+    corrected: str
+    family: int  # the number of tests in the family
+    sensitive: str = ""  # how the verdicts change at half and double the margin; empty if they do not
+
+    @property
+    def flips(self) -> bool:
+        return self.raw != self.corrected
+
+
+def judge(tests: Sequence[Test]) -> list[Verdict]:
+    """Each test's raw verdict, and its verdict after Holm–Bonferroni over all of them."""
+    corrected = holm([test.p_value for test in tests])
+    family = sum(test.p_value is not None for test in tests)
+    return [Verdict(test.verdict(), test.verdict(p), family) for test, p in zip(tests, corrected, strict=True)]
+
+
+def judge_family(tests_at: Callable[[float], Sequence[Test]], margin: float) -> list[Verdict]:
+    """judge(tests_at(margin)), each verdict marked sensitive if it changes at MARGIN_FACTORS times the margin."""
+    verdicts = judge(tests_at(margin))
+    others = {factor: judge(tests_at(margin * factor)) for factor in MARGIN_FACTORS}
+    marked = []
+    for index, verdict in enumerate(verdicts):
+        changes = [
+            f"at {margin_text(margin * factor)}: {other[index].raw} (after Holm: {other[index].corrected})"
+            for factor, other in others.items()
+            if (other[index].raw, other[index].corrected) != (verdict.raw, verdict.corrected)
+        ]
+        marked.append(Verdict(verdict.raw, verdict.corrected, verdict.family, "; ".join(changes)))
+    return marked
+
+
+# --- the fields that metrics/summary.json keeps of an estimate, and back ---
+
+DIGITS = 6  # accuracies and their intervals
+SE_DIGITS = 8
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def fields(result: Estimate) -> dict:
+    """mean, std, the 95% interval (low, high, ci95 its half-width), seed_se and test_se: null if absent."""
+    return {
+        "mean": _round(result.mean, DIGITS),
+        "std": _round(result.std, DIGITS),
+        "low": _round(result.low, DIGITS),
+        "high": _round(result.high, DIGITS),
+        "ci95": _round(result.half_width, DIGITS),
+        "seed_se": _round(None if result.seed_var is None else math.sqrt(result.seed_var), SE_DIGITS),
+        "test_se": _round(None if result.test_var is None else math.sqrt(result.test_var), SE_DIGITS),
+    }
+
+
+def from_fields(n: int, values: Mapping) -> Estimate:
+    """The estimate that `fields` wrote (of one table: a single configuration, or a paired difference)."""
+    seed_se, test_se = values.get("seed_se"), values.get("test_se")
+    return Estimate(
+        n,
+        values["mean"],
+        values.get("std"),
+        () if seed_se is None else ((seed_se**2, n - 1),),
+        None if test_se is None else test_se**2,
+    )
+
+
+# --- how report and tools.compare print them ---
+
+
+def points(value: float) -> str:
+    """An accuracy difference in signed percentage points; one that rounds to zero is 0.00, never -0.00."""
+    text = f"{value * 100:+.2f}"
+    return "0.00" if float(text) == 0 else text
+
+
+def points_interval(bounds: tuple[float, float] | None) -> str:
+    """An interval of an accuracy difference in signed percentage points, or why there is none."""
+    return "none" if bounds is None else f"[{points(bounds[0])}, {points(bounds[1])}]"
+
+
+def standard_errors(result: Estimate) -> str:
+    """The standard error from each source of error, in points: the seeds, the test set's sample."""
+    if result.seed_var is None:
+        return "-"
+    test = "not measured" if result.test_var is None else f"{math.sqrt(result.test_var) * 100:.2f}"
+    return f"seed {math.sqrt(result.seed_var) * 100:.2f}, test {test}"
+
+
+def margin_text(margin: float) -> str:
+    """An equivalence margin in points: ±1 point, ±0.5 points."""
+    return f"±{margin * 100:g} point{'' if margin * 100 == 1 else 's'}"

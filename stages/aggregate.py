@@ -5,17 +5,24 @@
 Writes, for plot, report and tools.compare (all kept in git, so that every committed figure can be
 recomputed from the repository):
   metrics/curves.csv   per arch, split and epoch over seeds: n, and the mean of acc and loss with its
-                       95% interval (acc_low, acc_high, ...; empty with one seed)
+                       95% interval over seeds (acc_low, acc_high, ...; empty with one seed)
   metrics/runs.csv     one row per run: arch, seed, both test accuracies, best epoch, minutes, diverged,
                        and where it ran (torch, threads, device, cpu)
   metrics/correct.npz  per run and epoch, which test reviews it classified right (bits packed, keys
-                       `<arch>/<seed>/<best|last>`), for the test set's share of the uncertainty
+                       `<arch>/<seed>/<best|last>`, and `n_reviews`), for the test set's share of the error
   metrics/summary.json, which `dvc metrics show` and `dvc exp show` list as columns:
-  <arch>.n, <arch>.diverged                  runs, and how many of them diverged
-  <arch>.test_acc.{mean,std,ci95}            test accuracy of the best-validation epoch: mean, standard
-                                             deviation and 95% Student-t half-width (absent with one seed)
-  <arch>.final_test_acc.{mean,std,ci95}      the same for the last epoch (the report's protocol)
-  diff.<b>-<a>.{n,mean,low,high}             test accuracy of b minus a, paired by seed, with its 95% interval
+  <arch>.n, <arch>.diverged                 runs, and how many of them diverged
+  <arch>.<accuracy>.{mean,std,low,high,ci95,seed_se,test_se}
+                                            test accuracy over the seeds, <accuracy> test_acc (the
+                                            best-validation epoch) or final_test_acc (the last epoch, the
+                                            report's protocol): mean, the runs' standard deviation, the
+                                            95% interval (low, high; ci95 its half-width) counting the
+                                            seeds and the test set's sample (seed_se, test_se: the
+                                            standard error from each);
+                                            null where one seed gives none (imdb_rnn/stats.py)
+  diff.<other>.vs.<base>.<accuracy>.{n,mean,std,low,high,ci95,seed_se,test_se}
+                                            other minus base for every pair of architectures, paired by
+                                            seed (n pairs), at both epochs
   runs.<arch>.<seed>.{test_acc,final_test_acc,diverged}   every run, for `tools.compare`
 """
 
@@ -28,12 +35,11 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from imdb_rnn import runs
-from imdb_rnn.aggregated import ACCURACIES
+from imdb_rnn import runs, stats
+from imdb_rnn.aggregated import ACCURACIES, DIFF, EPOCHS, VERSUS, Correct, pack_correct, review_count
 from imdb_rnn.common import atomic_output, run_stage
 from imdb_rnn.params import StageParams, load_params, unique
 from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, RUNS_FILE, SUMMARY_FILE
-from imdb_rnn.stats import Estimate, estimate, paired_difference
 
 
 class Params(StageParams):
@@ -48,17 +54,6 @@ class Params(StageParams):
         if any(seed < 0 for seed in seeds):
             raise ValueError("seeds must be at least 0")
         return unique(seeds)
-
-
-DIGITS = 6
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, DIGITS)
-
-
-def estimate_fields(result: Estimate) -> dict:
-    return {"mean": _rounded(result.mean), "std": _rounded(result.std), "ci95": _rounded(result.half_width)}
 
 
 RUN_COLUMNS = ("best_epoch", "train_minutes", "diverged", "torch", "threads", "device", "cpu")
@@ -86,7 +81,7 @@ def run_results(table: pd.DataFrame) -> dict[str, dict[str, dict]]:
 
 def band(values: pd.Series) -> pd.Series:
     """n, mean and the 95% interval's ends (NaN with one value) of one metric's values over seeds."""
-    result = estimate(values.tolist())
+    result = stats.estimate(values.tolist())
     low, high = (math.nan, math.nan) if result.half_width is None else (result.low, result.high)
     return pd.Series({"n": result.n, "mean": result.mean, "low": low, "high": high})
 
@@ -96,42 +91,46 @@ def curve_table(per_run: pd.DataFrame) -> pd.DataFrame:
     groups = per_run.groupby(["arch", "split", "epoch"], sort=False)
     columns = {}
     for metric in runs.EPOCH_METRICS:
-        stats = groups[metric].apply(band).unstack()
-        columns["n"] = stats["n"].astype(int)
-        columns |= {metric: stats["mean"], f"{metric}_low": stats["low"], f"{metric}_high": stats["high"]}
+        bands = groups[metric].apply(band).unstack()
+        columns["n"] = bands["n"].astype(int)
+        columns |= {metric: bands["mean"], f"{metric}_low": bands["low"], f"{metric}_high": bands["high"]}
     return pd.DataFrame(columns).reset_index()
 
 
-def correct_arrays(archs: list[str], seeds: list[int]) -> dict[str, np.ndarray]:
-    """Every run's per-review results, bits packed, keyed `<arch>/<seed>/<epoch>`."""
-    return {
-        f"{arch}/{seed}/{epoch}": np.packbits(right)
-        for arch in archs
-        for seed in seeds
-        for epoch, right in runs.correct(arch, seed).items()
-    }
+def correct_runs(archs: list[str], seeds: list[int]) -> Correct:
+    """Every run's per-review results, per arch, seed and accuracy key; StageError unless all on one test set."""
+    correct: Correct = {}
+    for arch in archs:
+        for seed in seeds:
+            right = runs.correct(arch, seed)
+            correct.setdefault(arch, {})[seed] = {key: right[epoch] for key, epoch in EPOCHS.items()}
+    review_count(correct)
+    return correct
 
 
-def summarize(runs: dict[str, dict[str, dict]]) -> dict:
-    """The summary of per-architecture, per-seed results (as run_results gives them)."""
+def _by_seed(correct: Correct, arch: str, key: str) -> dict:
+    return {seed: by_key[key] for seed, by_key in correct[arch].items()}
+
+
+def summarize(results: dict[str, dict[str, dict]], correct: Correct) -> dict:
+    """The summary: per arch n, diverged and both accuracies; every pair's differences at both epochs; every run.
+
+    `results` is run_results' per-arch, per-seed table; `correct` the runs' per-review results.
+    """
     summary: dict = {}
-    for arch, by_seed in runs.items():
+    for arch, by_seed in results.items():
         summary[arch] = {
             "n": len(by_seed),
             "diverged": sum(run["diverged"] for run in by_seed.values()),
-            **{key: estimate_fields(estimate([run[key] for run in by_seed.values()])) for key in ACCURACIES},
+            **{key: stats.fields(stats.accuracy(_by_seed(correct, arch, key))) for key in ACCURACIES},
         }
-    summary["diff"] = {}
-    for base, other in combinations(runs, 2):
-        accuracy = {arch: {int(seed): run["test_acc"] for seed, run in runs[arch].items()} for arch in (base, other)}
-        result = paired_difference(accuracy[base], accuracy[other])
-        summary["diff"][f"{other}-{base}"] = {
-            "n": result.n_base,
-            "mean": _rounded(result.mean),
-            "low": _rounded(result.low),
-            "high": _rounded(result.high),
-        }
-    summary["runs"] = runs
+    summary[DIFF] = {}
+    for base, other in combinations(results, 2):
+        entry = summary[DIFF].setdefault(other, {VERSUS: {}})[VERSUS].setdefault(base, {})
+        for key in ACCURACIES:
+            result = stats.difference(_by_seed(correct, base, key), _by_seed(correct, other, key))
+            entry[key] = {"n": len(result.paired), **stats.fields(result.estimate)}
+    summary["runs"] = results
     return summary
 
 
@@ -142,9 +141,9 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
 def main() -> None:
     params = load_params(Params)
     table = run_table(params.archs, params.seeds)
-    summary = summarize(run_results(table))
+    correct = correct_runs(params.archs, params.seeds)
+    summary = summarize(run_results(table), correct)
     curves = curve_table(pd.concat([runs.curves(arch, seed) for arch in params.archs for seed in params.seeds]))
-    correct = correct_arrays(params.archs, params.seeds)
     with (
         atomic_output(SUMMARY_FILE) as summary_path,
         atomic_output(CURVES_FILE) as curves_path,
@@ -155,11 +154,12 @@ def main() -> None:
         write_csv(curves, curves_path)
         write_csv(table, runs_path)
         with correct_path.open("wb") as file:  # a file object: savez would add .npz to a path
-            np.savez_compressed(file, **correct)
+            np.savez_compressed(file, **pack_correct(correct))
     for arch in params.archs:
-        accuracy = summary[arch]["test_acc"]
-        interval = "no interval with one seed" if accuracy["ci95"] is None else f"± {accuracy['ci95']:.4f}"
-        print(f"aggregate: {arch} test acc {accuracy['mean']:.4f} {interval} (n = {summary[arch]['n']})")
+        for key, label in ACCURACIES.items():
+            accuracy = summary[arch][key]
+            interval = "no interval with one seed" if accuracy["ci95"] is None else f"± {accuracy['ci95']:.4f}"
+            print(f"aggregate: {arch} test acc ({label}) {accuracy['mean']:.4f} {interval} (n = {summary[arch]['n']})")
 
 
 if __name__ == "__main__":

@@ -4,26 +4,28 @@
 
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
 epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
-count in the means). Then the paired differences between architectures, the verdict on each claim of
-the report (imdb_rnn/published.py), every run, the setup (data, device, params) and the figures. The
-means, intervals and differences are those the aggregate stage wrote; only the claims are judged here.
+count in the means). Then the paired differences between architectures and the verdict on each claim
+of the report (imdb_rnn/published.py), both at each epoch, raw and after Holm–Bonferroni; every run,
+the setup (data, device, params) and the figures. The estimates are those the aggregate stage wrote;
+the tests and verdicts are imdb_rnn/stats.py's.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from pydantic import Field
 
-from imdb_rnn import aggregated, published
+from imdb_rnn import aggregated, published, stats
 from imdb_rnn.common import atomic_output, read_json, run_stage
 from imdb_rnn.params import StageParams, load_params
 from imdb_rnn.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
 from imdb_rnn.published import Claim
-from imdb_rnn.stats import Difference, paired_difference
 
 
 class Params(StageParams):
-    """The params that shape the results, shown in the report's setup section."""
+    """The params that shape the results, shown in the report's setup section, and the equivalence margin."""
 
     archs: list[str]
     seeds: list[int]
@@ -40,134 +42,146 @@ class Params(StageParams):
     lr: float
     weight_decay: float
     threads: int
+    equivalence_margin: float = Field(gt=0, lt=1)
 
 
 FIGURES = {"Accuracy per epoch": "accuracy.png", "Loss per epoch": "loss.png", "Test accuracy": "test_accuracy.png"}
-# The claims are judged on both accuracies, the report's own protocol (the last epoch) first.
-JUDGED = {key: aggregated.ACCURACIES[key] for key in ("final_test_acc", "test_acc")}
-NO_INTERVAL = "none (one seed)"
+# Both protocols everywhere, the report's own (the last epoch) first.
+PROTOCOLS = {key: aggregated.ACCURACIES[key] for key in ("final_test_acc", "test_acc")}
+EQUIVALENCE = 1 - 2 * stats.ALPHA  # the interval that TOST's "holds" reads
 
 
-def points(value: float) -> str:
-    """An accuracy difference in percentage points, signed."""
-    return f"{value * 100:+.2f}"
+def accuracy_interval(result: stats.Estimate) -> str:
+    """`mean [low, high]` of an accuracy, or `mean (no interval ...)`."""
+    bounds = result.interval()
+    if bounds is None:
+        return f"{result.mean:.4f} (no interval: {'one seed' if result.seed_var is None else 'no variance'})"
+    return f"{result.mean:.4f} [{bounds[0]:.4f}, {bounds[1]:.4f}]"
 
 
-def interval(low: float | None, high: float | None, scale: float = 1, digits: int = 4, sign: str = "") -> str:
-    if low is None or high is None:
-        return NO_INTERVAL
-    return f"[{low * scale:{sign}.{digits}f}, {high * scale:{sign}.{digits}f}]"
-
-
-def points_interval(low: float | None, high: float | None) -> str:
-    """The interval of an accuracy difference, in signed percentage points."""
-    return interval(low, high, scale=100, digits=2, sign="+")
-
-
-def mean_with_interval(stats: dict) -> str:
-    """`mean [low, high]` from the aggregate's mean and ci95 of one accuracy."""
-    half = stats.get("ci95")
-    low, high = (None, None) if half is None else (stats["mean"] - half, stats["mean"] + half)
-    return f"{stats['mean']:.4f} {interval(low, high)}"
-
-
-def seed_values(summary: dict, arch: str, key: str) -> dict[int, float]:
-    return {int(seed): run[key] for seed, run in summary["runs"][arch].items()}
-
-
-def judge_threshold(claim: Claim, stats: dict) -> str:
-    """Whether the 95% interval of `claim.other`'s accuracy lies above or below the THRESHOLD."""
-    detail = f"{claim.other} {mean_with_interval(stats)}"
-    half = stats.get("ci95")
-    if half is None:
-        return f"not detectable at this n ({detail})"
-    low, high, threshold = stats["mean"] - half, stats["mean"] + half, published.THRESHOLD
-    if low <= threshold <= high:
-        return f"not detectable at this n: the interval contains {threshold} ({detail})"
-    is_above = low > threshold
-    verdict = "holds" if is_above == (claim.kind == "above") else "does not hold"
-    return f"{verdict}: {'above' if is_above else 'below'} {threshold} ({detail})"
-
-
-def judge_difference(claim: Claim, summary: dict, key: str) -> str:
-    """A claim on two architectures, from the paired difference of their runs (other − base)."""
-    result = paired_difference(seed_values(summary, claim.base, key), seed_values(summary, claim.other, key))
-    detail = (
-        f"{claim.other} − {claim.base} = {points(result.mean)} points, "
-        f"95% interval {points_interval(result.low, result.high)}, n = {result.n_base} paired seeds"
-    )
-    if result.low is None:
-        return f"not detectable at this n ({detail})"
-    if claim.kind == "better":
-        if result.low > 0:
-            return f"holds ({detail})"
-        if result.high < 0:
-            return f"does not hold: the opposite is detectable ({detail})"
-        return f"not detectable at this n ({detail})"
-    margin = published.EQUIVALENCE_MARGIN
-    if -margin < result.low and result.high < margin:
-        return f"holds: the difference is within ±{margin * 100:.0f} point ({detail})"
-    if result.low >= margin or result.high <= -margin:
-        return f"does not hold: the difference exceeds {margin * 100:.0f} point ({detail})"
-    return f"not detectable at this n: the interval is not within ±{margin * 100:.0f} point ({detail})"
-
-
-def judge(claim: Claim, summary: dict, key: str) -> str:
-    """The verdict on `claim` from accuracy `key`: holds, does not hold, or not detectable at this n."""
-    if claim.kind in ("above", "below"):
-        return judge_threshold(claim, summary[claim.other][key])
-    return judge_difference(claim, summary, key)
+def difference_text(base: str, other: str, result: stats.Estimate, equivalence: bool = False) -> str:
+    """`other − base = +x [95%] (90% [..] for an equivalence; SE seed s, test t)`, in points."""
+    text = f"{other} − {base} = {stats.points(result.mean)} {stats.points_interval(result.interval())}"
+    if equivalence and result.interval() is not None:
+        text += f", {EQUIVALENCE:.0%} {stats.points_interval(result.interval(EQUIVALENCE))}"
+    return f"{text} ({stats.standard_errors(result)})"
 
 
 def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     rows = []
     for arch in archs:
         reported = published.TEST_ACCURACY.get(arch)
+        row = {"arch": arch, "seeds": summary[arch]["n"]}
+        for key, label in aggregated.ACCURACIES.items():
+            result = aggregated.estimate(summary, arch, key)
+            row[f"{label}: mean [95% CI]"] = accuracy_interval(result)
+            row[f"{label}: SE (points)"] = stats.standard_errors(result)
+        row["the report (last epoch, 1 run)"] = "-" if reported is None else f"{reported:.4f}"
+        row["diverged"] = f"{summary[arch]['diverged']} of {summary[arch]['n']}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def difference_table(summary: dict, archs: list[str], key: str) -> pd.DataFrame:
+    """Every pair's difference at accuracy `key`, its direction verdict raw and after Holm over the pairs."""
+    pairs = [(base, other) for index, base in enumerate(archs) for other in archs[index + 1 :]]
+    results = [aggregated.difference(summary, base, other, key) for base, other in pairs]
+    tests = [
+        stats.direction_test(result, f"{other} better", f"{other} worse")
+        for (_, other), result in zip(pairs, results, strict=True)
+    ]
+    verdicts = stats.judge(tests)
+    rows = [
+        {
+            "difference": f"{other} − {base}",
+            "n paired": result.n,
+            "mean (points)": stats.points(result.mean),
+            "95% interval (points)": stats.points_interval(result.interval()),
+            "SE (points)": stats.standard_errors(result),
+            "verdict": verdict.raw,
+            f"after Holm ({verdict.family} tests)": verdict.corrected,
+        }
+        for (base, other), result, verdict in zip(pairs, results, verdicts, strict=True)
+    ]
+    return pd.DataFrame(rows)
+
+
+def judged_claims(archs: Sequence[str]) -> list[Claim]:
+    """The report's architecture claims about these archs."""
+    return [claim for claim in published.ARCHITECTURE_CLAIMS if set(claim.archs) <= set(archs)]
+
+
+def claim_test(claim: Claim, summary: dict, key: str, margin: float) -> stats.Test:
+    """The test of one claim at accuracy `key`, with verdicts holds / does not hold / not detectable at this n."""
+    if claim.kind in ("above", "below"):
+        result = aggregated.estimate(summary, claim.archs[0], key)
+        return stats.threshold_test(result, published.THRESHOLD, claim.kind == "above")
+    results = [aggregated.difference(summary, base, other, key) for base, other in claim.pairs()]
+    if claim.kind == "same":
+        return stats.equivalence_test(results, margin)
+    return stats.direction_test(results[0], "holds", "does not hold: the opposite is detectable")
+
+
+def claim_evidence(claim: Claim, summary: dict, key: str) -> tuple[int, str]:
+    """n and the estimate(s) a claim is judged on, in words."""
+    if claim.kind in ("above", "below"):
+        result = aggregated.estimate(summary, claim.archs[0], key)
+        text = f"{claim.archs[0]} {accuracy_interval(result)} ({stats.standard_errors(result)})"
+        return result.n, f"{text} against {published.THRESHOLD}"
+    results = {(base, other): aggregated.difference(summary, base, other, key) for base, other in claim.pairs()}
+    text = "; ".join(
+        difference_text(base, other, result, equivalence=claim.kind == "same")
+        for (base, other), result in results.items()
+    )
+    return min(result.n for result in results.values()), text
+
+
+def claim_verdicts(claims: list[Claim], summary: dict, key: str, margin: float) -> list[stats.Verdict]:
+    """Each claim's verdict at accuracy `key`, raw and after Holm over the claims, checked at other margins."""
+    return stats.judge_family(lambda at: [claim_test(claim, summary, key, at) for claim in claims], margin)
+
+
+def claims_table(claims: list[Claim], summary: dict, key: str, verdicts: list[stats.Verdict]) -> pd.DataFrame:
+    rows = []
+    for claim, verdict in zip(claims, verdicts, strict=True):
+        n, evidence = claim_evidence(claim, summary, key)
         rows.append(
             {
-                "arch": arch,
-                "seeds": summary[arch]["n"],
-                **{
-                    f"test acc, {label} [95% CI]": mean_with_interval(summary[arch][key])
-                    for key, label in aggregated.ACCURACIES.items()
-                },
-                "the report (last epoch, 1 run)": "-" if reported is None else f"{reported:.4f}",
-                "diverged": f"{summary[arch]['diverged']} of {summary[arch]['n']}",
+                "the report's claim": claim.text,
+                "n": n,
+                "estimate, 95% interval in points (SE by source)": evidence,
+                "verdict": verdict.raw,
+                f"after Holm ({verdict.family} claims)": verdict.corrected,
+                "margin": verdict.sensitive or "-",
             }
         )
     return pd.DataFrame(rows)
 
 
-def difference_table(summary: dict) -> pd.DataFrame:
-    rows = []
-    for pair, diff in summary["diff"].items():
-        other = pair.split("-")[0]
-        verdict = Difference("paired", diff["n"], diff["n"], diff["mean"], diff["low"], diff["high"]).verdict
-        if verdict in ("better", "worse"):
-            verdict = f"{other} {verdict}"
-        rows.append(
-            {
-                "difference (best-val epoch)": pair.replace("-", " − ", 1),
-                "n": diff["n"],
-                "mean (points)": points(diff["mean"]),
-                "95% interval (points)": points_interval(diff["low"], diff["high"]),
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def claims_table(summary: dict, archs: list[str]) -> pd.DataFrame:
-    rows = []
-    for claim in published.ARCHITECTURE_CLAIMS:
-        if claim.other in archs and (claim.base is None or claim.base in archs):
-            rows.append(
-                {
-                    "the report's claim": claim.text,
-                    **{label: judge(claim, summary, key) for key, label in JUDGED.items()},
-                }
+def dependencies(claims: list[Claim], verdicts: dict[str, list[stats.Verdict]]) -> list[str]:
+    """The claims whose verdict changes with the protocol, the correction or the margin, in words."""
+    notes = []
+    for index, claim in enumerate(claims):
+        by_label = {PROTOCOLS[key]: verdicts[key][index] for key in PROTOCOLS}
+        changes = []
+        if len({(verdict.raw, verdict.corrected) for verdict in by_label.values()}) > 1:
+            changes.append(
+                "the protocol: "
+                + "; ".join(
+                    f"{label}: {verdict.raw} (after Holm: {verdict.corrected})" for label, verdict in by_label.items()
+                )
             )
-    return pd.DataFrame(rows, columns=["the report's claim", *JUDGED.values()])
+        changes += [
+            f"the correction ({label}): {verdict.raw}, after Holm {verdict.corrected}"
+            for label, verdict in by_label.items()
+            if verdict.flips
+        ]
+        changes += [
+            f"the margin ({label}): {verdict.sensitive}" for label, verdict in by_label.items() if verdict.sensitive
+        ]
+        if changes:
+            notes.append(f"- *{claim.text}* depends on " + "; ".join(changes) + ".")
+    return notes
 
 
 def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
@@ -192,35 +206,65 @@ def markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True)
 
 
+def by_protocol(title: str, tables: dict[str, pd.DataFrame]) -> str:
+    """One table per protocol under a heading that names its epoch."""
+    return "\n\n".join(f"### {title}, {PROTOCOLS[key]}\n\n{markdown(table)}" for key, table in tables.items())
+
+
 def render(params: Params, summary: dict, per_run: pd.DataFrame, source: dict) -> str:
     """The report's markdown."""
     used = yaml.safe_dump(params.model_dump(), sort_keys=False, default_flow_style=None)
     figures = "\n\n".join(f"![{title}]({Path('..', PLOTS_DIR, name).as_posix()})" for title, name in FIGURES.items())
-    claims = claims_table(summary, params.archs)
-    margin = published.EQUIVALENCE_MARGIN * 100
+    margin = params.equivalence_margin
+    differences = "One architecture: nothing to compare."
+    if len(params.archs) > 1:
+        tables = {key: difference_table(summary, params.archs, key) for key in PROTOCOLS}
+        differences = by_protocol("Differences", tables)
+    claims = judged_claims(params.archs)
+    claim_tables = notes = "None of the report's architecture claims concerns these archs."
+    if claims:
+        verdicts = {key: claim_verdicts(claims, summary, key, margin) for key in PROTOCOLS}
+        claim_tables = by_protocol(
+            "Claims", {key: claims_table(claims, summary, key, verdicts[key]) for key in PROTOCOLS}
+        )
+        notes = "\n".join(dependencies(claims, verdicts)) or (
+            "None: every verdict is the same at both epochs, raw and corrected, and at half and double the margin."
+        )
     return f"""# Results
 
 {len(params.seeds)} training seeds per architecture ({", ".join(map(str, params.seeds))}), {params.epochs} epochs
-each. Every accuracy is the mean over the seeds with its 95% Student-t interval (none with one seed); a
-diverged run counts in the mean. *best-validation epoch*: the model of the epoch with the best
-validation accuracy; *last epoch*: the model after epoch {params.epochs}, as the report quotes it (one run
-per architecture).
+each. *best-validation epoch*: the model of the epoch with the best validation accuracy; *last epoch*:
+the model after epoch {params.epochs}, as the report quotes it (one run per architecture). Every accuracy is
+the mean over the seeds with its 95% interval, which counts both sources of error: the seeds, and the
+sample of test reviews that every run shares (SE: the standard error from each, in points; none with
+one seed; the method and its coverage: docs/statistics.md). A diverged run counts in the mean.
+
+## Test accuracy per architecture
 
 {markdown(architecture_table(summary, params.archs))}
 
 ## Differences between architectures
 
-Test accuracy (best-validation epoch) of one architecture minus another's, paired by seed: a difference
-whose interval contains 0 is not detectable at this n.
+One architecture minus another, paired by seed, at each epoch. A difference whose interval contains 0
+is not detectable at this n; runs with no spread over seeds give no verdict. Holm–Bonferroni corrects
+over the pairs of each epoch.
 
-{markdown(difference_table(summary)) if summary["diff"] else "One architecture: nothing to compare."}
+{differences}
 
 ## The report's claims
 
-A claim that two differ little holds when the whole 95% interval of their difference lies within
-±{margin:.0f} point, and does not hold when it lies outside; otherwise it is not detectable at this n.
+*better*: the 95% interval of the difference lies above 0. *differ little*, *does as well*: every
+difference lies within {stats.margin_text(margin)} (`equivalence_margin` in params.yaml): it holds when
+each one's {EQUIVALENCE:.0%} interval lies inside (two one-sided tests, TOST, at 5%), and does not hold
+when a 95% interval lies beyond. *passes* / *below* {published.THRESHOLD}: the 95% interval of the
+accuracy lies above or below it. Otherwise: not detectable at this n. Holm–Bonferroni corrects over the
+claims of each epoch; *margin* names the verdicts that change at half or double the margin.
 
-{markdown(claims) if len(claims) else "None of the report's architecture claims concerns these archs."}
+{claim_tables}
+
+### What the verdicts depend on
+
+{notes}
 
 ## Every run
 

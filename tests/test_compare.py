@@ -1,90 +1,161 @@
-"""tools.compare on records as `dvc exp show --json` gives them (no DVC run here; tests/test_experiments.py runs it)."""
+"""tools.compare on records as `dvc exp show --json` gives them and per-review results made up per run (no DVC run
+here; tests/test_experiments.py runs it), and its values file against the table it recomputes."""
 
+import json
+import statistics
+import subprocess
+
+import numpy as np
 import pytest
+from conftest import GIT_COMMIT, made_up_correct
 
+from imdb_rnn import stats
+from imdb_rnn.aggregated import EPOCHS, pack_correct
 from imdb_rnn.common import StageError
-from tools.compare import Record, compare, render, resolve
+from imdb_rnn.paths import CORRECT_FILE
+from tools.compare import Record, committed_correct, compare, render, resolve, table, values
+
+MARGIN = 0.01
+CORRECT = {}  # per record revision, its runs' per-review results
 
 
 def record(name, accuracies, experiment=True, diverged=(), baseline="c0ffee", **params):
-    """An experiment whose runs.<arch>.<seed> hold `accuracies` ({arch: {seed: test_acc}})."""
+    """An experiment whose runs.<arch>.<seed> hold `accuracies` ({arch: {seed: test_acc}}; last epoch 1 point lower)."""
+    rev = f"{name}-rev"
+    CORRECT[rev] = {
+        arch: {
+            seed: {
+                key: made_up_correct(arch, seed, acc - (key == "final_test_acc") * 0.01, EPOCHS[key]) for key in EPOCHS
+            }
+            for seed, acc in by_seed.items()
+        }
+        for arch, by_seed in accuracies.items()
+    }
     runs = {
         arch: {
-            str(seed): {"test_acc": acc, "final_test_acc": acc, "diverged": int(arch in diverged)}
+            str(seed): {"test_acc": acc, "final_test_acc": acc - 0.01, "diverged": int(arch in diverged)}
             for seed, acc in by_seed.items()
         }
         for arch, by_seed in accuracies.items()
     }
     seeds = sorted({seed for by_seed in accuracies.values() for seed in by_seed})
-    return Record(name, f"{name}-rev", experiment, {"hidden": 64, "seeds": seeds, **params}, {"runs": runs}, baseline)
+    return Record(name, rev, experiment, {"hidden": 64, "seeds": seeds, **params}, {"runs": runs}, baseline)
+
+
+def load(found: Record):
+    return CORRECT[found.rev]
 
 
 BASE = record(
-    "main", {"lstm_manual": {0: 0.87, 1: 0.872, 2: 0.868}, "rnn": {0: 0.85, 1: 0.852, 2: 0.849}}, experiment=False
+    "main",
+    {"lstm_manual": {0: 0.87, 1: 0.872, 2: 0.868, 3: 0.871, 4: 0.869}, "rnn": {0: 0.85, 1: 0.852, 2: 0.849}},
+    experiment=False,
 )
 
 
-def rows(table):
-    return {row["arch"]: row for row in table.to_dict("records")}
+def side(spec, records):
+    return resolve(spec, records, load)
 
 
-def test_paired_better_worse_and_no_difference():
+def rows(frame, epoch="best-validation epoch"):
+    return {row["arch"]: row for row in frame.to_dict("records") if row.get("epoch") in (epoch, None)}
+
+
+def compared(records, spec, keys=tuple(EPOCHS), base="main"):
+    base = side(base, records)
+    return table(compare(base, side(spec, records), list(keys)), base, MARGIN)
+
+
+def test_paired_better_worse_and_no_difference_with_the_reports_claims():
     records = [
         BASE,
-        record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879}}, hidden=128),
+        record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879, 3: 0.882, 4: 0.881}}, hidden=128),
         record("nll", {"lstm_manual": {0: 0.5, 1: 0.5, 2: 0.5}}, diverged=("lstm_manual",), loss="nll"),
-        record("same", {"lstm_manual": {0: 0.871, 1: 0.870, 2: 0.869}}, hidden=96),
+        record("same", {"lstm_manual": {0: 0.8702, 1: 0.8721, 2: 0.8679, 3: 0.8711, 4: 0.8691}}, hidden=96),
     ]
-    base = resolve("main", records)
-    wide = rows(compare(base, resolve("wide", records)))["lstm_manual"]
-    assert (wide["n base"], wide["n exp"], wide["method"], wide["changed params"]) == (3, 3, "paired", "hidden=128")
-    assert wide["verdict"] == "better than main" and wide["difference (points)"] == "+1.07"
+    wide = rows(compared(records, "wide"))["lstm_manual"]
+    assert (wide["n base"], wide["n exp"], wide["pairing"], wide["changed params"]) == (5, 5, "5 paired", "hidden=128")
+    assert wide["verdict"] == "better than main" and wide["difference (points)"] == "+1.10"
+    assert wide["SE (points)"].startswith("seed 0.") and ", test 0." in wide["SE (points)"]
     assert wide["the report"] == "0.8523 (1 run)"  # the report's hidden=128 run
-    nll = rows(compare(base, resolve("nll", records)))["lstm_manual"]
+    assert wide["the report's claim"] == "doubling the hidden size has no significant effect"
+    assert wide["claim: verdict"] == "does not hold"  # +1.1 points, beyond the ±1 point margin
+    nll = rows(compared(records, "nll"))["lstm_manual"]
     assert nll["verdict"] == "worse than main" and nll["diverged runs"] == "nll 3 of 3"
-    assert rows(compare(base, resolve("same", records)))["lstm_manual"]["verdict"] == "no detectable difference at 95%"
+    assert nll["pairing"] == "3 paired; left out: main seeds 3, 4" and nll["claim: verdict"] == "holds"
+    same = rows(compared(records, "same"))["lstm_manual"]
+    assert same["verdict"] == stats.NOT_DETECTABLE and same["the report's claim"] == "-"
 
 
-def test_only_shared_architectures_are_compared():
-    records = [BASE, record("gru-only", {"gru": {0: 0.86, 1: 0.87}})]
-    table = compare(resolve("main", records), resolve("gru-only", records))
-    assert table.to_dict("records") == [
+def test_partly_shared_seeds_are_paired_and_identical_runs_get_no_verdict():
+    shared = {seed: BASE.summary["runs"]["lstm_manual"][str(seed)]["test_acc"] for seed in (0, 1)}
+    records = [BASE, record("nlls", {"lstm_manual": shared}, loss="nll_log_softmax")]
+    for epoch in ("best-validation epoch", "last epoch"):
+        row = rows(compared(records, "nlls"), epoch)["lstm_manual"]
+        assert row["pairing"] == "2 paired; left out: main seeds 2, 3, 4"
+        assert (row["difference (points)"], row["95% interval (points)"]) == ("0.00", "none")
+        assert row["verdict"] == row["claim: verdict"] == "identical in all 2 runs"
+
+
+def test_both_epochs_by_default_or_one():
+    records = [BASE, record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879}}, hidden=128)]
+    assert list(compared(records, "wide")["epoch"]) == ["best-validation epoch", "last epoch"]
+    assert list(compared(records, "wide", ["final_test_acc"])["epoch"]) == ["last epoch"]
+
+
+def test_only_shared_architectures_are_compared_and_names_with_a_dash_work():
+    records = [BASE, record("gru-only", {"my-gru": {0: 0.86, 1: 0.87}})]
+    assert compared(records, "gru-only").to_dict("records") == [
         {
             "experiment": "gru-only",
             "changed params": "none but seeds",
             "verdict": "not comparable: no architecture in common with main",
         }
     ]
+    records = [record("a-1", {"my-gru": {0: 0.86, 1: 0.87}}), record("b-1", {"my-gru": {0: 0.87, 1: 0.872}})]
+    assert set(rows(compared(records, "b-1", base="a-1"))) == {"my-gru"}
 
 
 def test_a_glob_pools_seeds_of_experiments_that_differ_only_in_seeds():
     records = [BASE] + [
         record(f"h128-s{seed}", {"lstm_manual": {seed: 0.88 + seed / 1000}}, hidden=128) for seed in range(3)
     ]
-    side = resolve("h128-*", records)
-    assert side.accuracy == {"lstm_manual": {0: 0.88, 1: 0.881, 2: 0.882}}
-    row = rows(compare(resolve("main", records), side))["lstm_manual"]
-    assert (row["n exp"], row["method"]) == (3, "paired")
-    text = render(resolve("main", records), compare(resolve("main", records), side))
-    assert "| h128-* " in text and "paired by seed" in text
+    pooled = side("h128-*", records)
+    assert pooled.revs == ["h128-s0-rev", "h128-s1-rev", "h128-s2-rev"] and sorted(pooled.correct["lstm_manual"]) == [
+        0,
+        1,
+        2,
+    ]
+    row = rows(compared(records, "h128-*"))["lstm_manual"]
+    assert (row["n exp"], row["pairing"]) == (3, "3 paired; left out: main seeds 3, 4")
+    text = render(side("main", records), compared(records, "h128-*"), MARGIN)
+    assert "| h128-* " in text and "paired by seed" in text and "±1 point" in text
 
 
-def test_unlike_params_in_a_group_unknown_names_and_missing_metrics_are_errors():
+def test_unlike_params_in_a_group_unknown_names_and_missing_results_are_errors():
     records = [BASE, record("g-1", {"rnn": {0: 0.8}}, hidden=128), record("g-2", {"rnn": {1: 0.8}}, hidden=64)]
     with pytest.raises(StageError, match="'g-\\*' groups g-1 and g-2, whose params differ in hidden"):
-        resolve("g-*", records)
+        side("g-*", records)
     with pytest.raises(StageError, match="'nothere' names no experiment"):
-        resolve("nothere", records)
-    failed = Record("failed", "rev", True, {}, None)
+        side("nothere", records)
     with pytest.raises(StageError, match="failed has no per-seed results"):
-        resolve("failed", [failed])
+        side("failed", [Record("failed", "rev", True, {}, None)])
+    partial = record("partial", {"rnn": {0: 0.8, 1: 0.81}})
+    del CORRECT[partial.rev]["rnn"][1]
+    with pytest.raises(StageError, match="has no per-review results for rnn seed 1"):
+        side("partial", [partial])
+
+
+def test_a_margin_only_change_is_no_change_of_the_runs():
+    records = [BASE, record("m-1", {"rnn": {0: 0.8}}, equivalence_margin=0.02)]
+    assert compared(records, "m-1").loc[0, "changed params"] == "none but seeds"
 
 
 def test_with_one_run_on_a_side_there_is_no_interval():
     records = [BASE, record("one", {"rnn": {0: 0.86}})]
-    row = rows(compare(resolve("main", records), resolve("one", records)))["rnn"]
-    assert (row["method"], row["95% interval (points)"]) == ("welch", "none (n < 2 on a side)")
-    assert row["verdict"].startswith("no interval")
+    row = rows(compared(records, "one"))["rnn"]
+    assert (row["pairing"], row["95% interval (points)"]) == ("1 paired; left out: main seeds 1, 2", "none")
+    assert row["verdict"] == stats.NO_INTERVAL
 
 
 def test_one_side_runs_from_one_commit():
@@ -94,12 +165,92 @@ def test_one_side_runs_from_one_commit():
         record("h128", {"rnn": {0: 0.81}}, baseline="bbbb222"),
     ]
     with pytest.raises(StageError, match="'h128' names experiments that ran from different commits"):
-        resolve("h128", twice)
-    assert resolve("h128-rev", twice[:2]).accuracy == {"rnn": {0: 0.8}}  # by revision
+        side("h128", twice)
     mixed = [
         BASE,
         record("g-1", {"rnn": {0: 0.8}}, baseline="aaaa111"),
-        record("g-2", {"rnn": {1: 0.8}}, baseline="bbbb222"),
+        record("g-2", {"rnn": {1: 0.8}}, baseline="b2"),
     ]
     with pytest.raises(StageError, match="ran from different commits"):
-        resolve("g-*", mixed)
+        side("g-*", mixed)
+
+
+def markdown_cells(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
+
+
+def recomputed_interval(data: dict, row: dict) -> str:
+    """A row's 95% interval from the values file alone: the per-seed accuracies and the test set's part."""
+    by_label = {entry["label"]: entry for entry in data["sides"]}
+    base = next(entry for entry in data["sides"] if entry["role"] == "baseline")["runs"][row["arch"]]
+    other = by_label[row["experiment"]]["runs"][row["arch"]]
+    key = row["accuracy"]
+    if row["paired_seeds"]:
+        differences = [other[str(seed)][key] - base[str(seed)][key] for seed in row["paired_seeds"]]
+        mean, n = statistics.fmean(differences), len(differences)
+        seed_parts = ((statistics.variance(differences) / n, n - 1),)
+    else:
+        sides = [
+            [runs[str(seed)][key] for seed in row[seeds]]
+            for runs, seeds in ((base, "base_seeds"), (other, "other_seeds"))
+        ]
+        mean = statistics.fmean(sides[1]) - statistics.fmean(sides[0])
+        seed_parts = tuple((statistics.variance(values) / len(values), len(values) - 1) for values in sides)
+    result = stats.Estimate(len(row["paired_seeds"]), mean, None, seed_parts, row["test_var"])
+    return stats.points_interval(result.interval(data["confidence"]))
+
+
+def mismatches(text: str, data: dict) -> list[str]:
+    """The table's intervals that the values file does not reproduce."""
+    shown = {
+        (cell["experiment"], cell["arch"], cell["epoch"]): cell["95% interval (points)"]
+        for cell in markdown_cells(text)
+    }
+    found = []
+    for row in data["rows"]:
+        cell = shown[row["experiment"], row["arch"], data["accuracies"][row["accuracy"]]]
+        if recomputed_interval(data, row) != cell:
+            found.append(f"{row['experiment']} {row['arch']} {row['accuracy']}: {cell}")
+    return found
+
+
+def test_the_values_file_recomputes_every_interval_of_the_table():
+    records = [
+        BASE,
+        record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879, 3: 0.882, 4: 0.8805}}, hidden=128),
+        record("b128", {"lstm_manual": {0: 0.865, 1: 0.8655, 2: 0.8641}, "rnn": {1: 0.853, 2: 0.845}}, batch_size=128),
+        record("apart", {"lstm_manual": {5: 0.869, 6: 0.874, 7: 0.866}}, hidden=32),
+    ]
+    base, sides = side("main", records), [side(spec, records) for spec in ("wide", "b128", "apart")]
+    found = [row for other in sides for row in compare(base, other, list(EPOCHS))]
+    text = render(base, table(found, base, MARGIN), MARGIN)
+    data = json.loads(json.dumps(values(base, sides, found, MARGIN)))  # as written to the file
+    assert len(data["rows"]) == 2 * 4 and data["sides"][0]["runs"]["rnn"]["1"] == {
+        "test_acc": 0.852,
+        "final_test_acc": pytest.approx(0.842),
+        "diverged": False,
+    }
+    assert any(not row["paired_seeds"] for row in data["rows"])  # "apart" shares no seed: independent
+    assert mismatches(text, data) == []
+    data["sides"][1]["runs"]["lstm_manual"]["2"]["test_acc"] += 0.004  # a mutated value is caught
+    assert mismatches(text, data) == ["wide lstm_manual test_acc: " + markdown_cells(text)[0]["95% interval (points)"]]
+
+
+def test_the_per_review_results_come_from_each_experiments_commit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    correct = {"rnn": {0: {key: np.arange(12) % (3 + index) > 0 for index, key in enumerate(EPOCHS)}}}
+    CORRECT_FILE.parent.mkdir()
+    np.savez_compressed(CORRECT_FILE, **pack_correct(correct))
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run([*GIT_COMMIT, "-qm", "results"], check=True)
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    CORRECT_FILE.unlink()  # the commit's copy is read, not the workspace's
+    found = committed_correct(Record("exp", rev, True, {}, None))
+    assert np.array_equal(found["rnn"][0]["final_test_acc"], correct["rnn"][0]["final_test_acc"])
+    subprocess.run(["git", "rm", "-q", CORRECT_FILE.as_posix()], check=True)
+    subprocess.run([*GIT_COMMIT, "-qm", "no results"], check=True)
+    with pytest.raises(StageError, match="has no metrics/correct.npz in git"):
+        committed_correct(Record("old", "HEAD", True, {}, None))

@@ -149,3 +149,9 @@ def test_the_plot_templates_exist():
     templates = {plot["template"] for entry in PIPELINE["plots"] if isinstance(entry, dict) for plot in entry.values()}
     for template in templates:
         assert (PROJECT / ".dvc" / "plots" / f"{template}.json").exists()
+
+
+def test_every_key_of_params_yaml_is_read_by_a_stage():
+    """A misspelt key in params.yaml would be read by no stage (DVC itself refuses a misspelt -S key)."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    assert set(params) == {key for stage in STAGES.values() for key in stage.get("params", [])}

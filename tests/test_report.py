@@ -1,28 +1,64 @@
-"""The report stage, on per-seed metrics files that the tests write (no training)."""
+"""The report stage, on per-seed metrics and per-review predictions that the tests write (no training)."""
 
 import hashlib
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import set_params, write_study
+from conftest import made_up_correct, set_params, write_run, write_study
 
-from imdb_rnn import published
+from imdb_rnn import aggregated, paths, published, stats
 from imdb_rnn.common import StageError
-from imdb_rnn.paths import RAW_ARCHIVE, REPORT_FILE
+from imdb_rnn.paths import DATA_SOURCE_FILE, REPORT_FILE
 from stages import aggregate, report
 
 ARCHIVE_BYTES = b"stands in for the archive"
-# lstm beats rnn by 2 points on every seed; gru ties lstm on average (+-0.5 points, seed by seed).
-STUDY = {"rnn": [0.84, 0.845, 0.85], "lstm": [0.86, 0.865, 0.87], "gru": [0.865, 0.86, 0.87]}
+# Per arch and seed, (best-validation, last-epoch) test accuracy. lstm and gru beat rnn by about 2 points;
+# lstm passes 85% at the best-validation epoch only; gru and lstm tie.
+STUDY = {
+    "rnn": [(0.840, 0.835), (0.846, 0.838), (0.851, 0.846)],
+    "lstm": [(0.860, 0.852), (0.864, 0.857), (0.871, 0.861)],
+    "gru": [(0.8655, 0.851), (0.860, 0.855), (0.870, 0.862)],
+}
+
+
+def made_up_runs(arch: str, values: list[tuple[float, float]]) -> dict[int, dict[str, np.ndarray]]:
+    """Per seed, made-up per-review results at its (best-validation, last-epoch) accuracies."""
+    return {
+        seed: {
+            epoch: made_up_correct(arch, seed, value, epoch)
+            for epoch, value in zip(("best", "last"), pair, strict=True)
+        }
+        for seed, pair in enumerate(values)
+    }
+
+
+def write_runs(project: Path, study: dict[str, list[tuple[float, float]]]) -> None:
+    for arch, values in study.items():
+        for seed, correct in made_up_runs(arch, values).items():
+            write_run(project, arch, seed, correct=correct)
+
+
+def write_data_source(project: Path) -> None:
+    """What download records of the archive it used."""
+    source = {"url": "../shared/data/aclImdb_v1.tar.gz", "md5": hashlib.md5(ARCHIVE_BYTES).hexdigest()}
+    (project / DATA_SOURCE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (project / DATA_SOURCE_FILE).write_text(json.dumps(source))
+
+
+def reported(project: Path) -> str:
+    aggregate.main()
+    report.main()
+    return (project / REPORT_FILE).read_text()
 
 
 @pytest.fixture
 def study(project) -> Path:
     set_params(project, archs=list(STUDY), seeds=[0, 1, 2], hidden=128)
-    write_study(project, STUDY)
+    write_runs(project, STUDY)
     aggregate.main()
-    (project / RAW_ARCHIVE).parent.mkdir(parents=True)
-    (project / RAW_ARCHIVE).write_bytes(ARCHIVE_BYTES)
+    write_data_source(project)
     return project
 
 
@@ -36,71 +72,158 @@ def rows(text: str, first_cell: str | None = None) -> list[list[str]]:
     return [row for row in cells if first_cell is None or row[0] == first_cell]
 
 
-def test_means_intervals_and_the_reports_figure_per_arch(study):
+def claims_of(text: str, protocol: str) -> dict[str, list[str]]:
+    """The claims table of one protocol: per claim, its cells after the first."""
+    part = text.split(f"### Claims, {protocol}\n", 1)[1].split("\n### ", 1)[0]
+    return {row[0]: row[1:] for row in rows(part) if row[0] in {claim.text for claim in published.ARCHITECTURE_CLAIMS}}
+
+
+def test_means_and_intervals_of_both_sources_per_arch(study):
     report.main()
     text = (study / REPORT_FILE).read_text()
-    assert "3 training seeds per architecture (0, 1, 2)" in text
+    assert "3 training seeds per architecture (0, 1, 2)" in text and "both sources of error" in text
+    header = rows(text)[0]
+    assert header[:6] == [
+        "arch",
+        "seeds",
+        "best-validation epoch: mean [95% CI]",
+        "best-validation epoch: SE (points)",
+        "last epoch: mean [95% CI]",
+        "last epoch: SE (points)",
+    ]
     lstm = rows(text, "lstm")[0]
-    assert lstm[:2] == ["lstm", "3"]
-    assert lstm[2].startswith("0.8650 [0.8526, 0.8774]")  # 0.865 +- 4.303 * 0.005 / sqrt(3)
+    expected = aggregated.estimate(aggregated.summary(), "lstm", "test_acc")
+    low, high = expected.interval()
+    assert lstm[:3] == ["lstm", "3", f"0.8650 [{low:.4f}, {high:.4f}]"]
+    assert lstm[3] == stats.standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
     assert (
-        lstm[3].startswith("0.8550 [") and lstm[4] == f"{published.TEST_ACCURACY['lstm']:.4f}" and lstm[5] == "0 of 3"
+        lstm[4].startswith("0.8567 [") and lstm[6] == f"{published.TEST_ACCURACY['lstm']:.4f}" and lstm[7] == "0 of 3"
     )
 
 
-def test_differences_and_claims_get_verdicts(study):
+def test_differences_at_both_epochs_raw_and_after_holm(study):
     report.main()
     text = (study / REPORT_FILE).read_text()
-    (lstm_rnn,) = rows(text, "lstm − rnn")
-    assert lstm_rnn[1:3] == ["3", "+2.00"] and lstm_rnn[4] == "lstm better"
-    (gru_lstm,) = rows(text, "gru − lstm")
-    assert gru_lstm[4] == "no detectable difference at 95%"
-    claims = {row[0]: row[1:] for row in rows(text) if row[0] in {c.text for c in published.ARCHITECTURE_CLAIMS}}
-    assert claims["LSTM is slightly better than the plain RNN"][0].startswith("holds (lstm − rnn = +2.00 points")
-    # gru − lstm: +0.5, -0.5, 0 points: the interval, [-1.24, +1.24], is not within the ±1 point margin
-    assert claims["LSTM and GRU differ little"][1].startswith("not detectable at this n: the interval is not within")
-    assert claims["LSTM passes 85% test accuracy"][1].startswith("holds: above 0.85")
-    assert claims["the plain RNN stays just below 85%"][1].startswith("not detectable at this n")
-    assert "the hand-written LSTM does as well as nn.LSTM" not in claims  # lstm_manual did not run
+    differences = text.split("## Differences between architectures", 1)[1].split("## The report's claims")[0]
+    last, best = differences.split("### Differences, last epoch\n")[1].split("### Differences, best-validation epoch\n")
+    assert rows(last, "lstm − rnn")[0][1:6] == ["3", "+1.70", "[+1.20, +2.20]", "seed 0.12, test 0.04", "lstm better"]
+    (gru_rnn,) = rows(best, "gru − rnn")
+    assert gru_rnn[5:] == ["gru better", "not detectable at this n"]  # raw, and after Holm over 3 pairs
+    assert "after Holm (3 tests)" in rows(best)[0]
+    assert rows(best, "gru − lstm")[0][5] == stats.NOT_DETECTABLE
+
+
+def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
+    report.main()
+    text = (study / REPORT_FILE).read_text()
+    last, best = claims_of(text, "last epoch"), claims_of(text, "best-validation epoch")
+    assert (
+        set(last)
+        == set(best)
+        == {claim.text for claim in published.ARCHITECTURE_CLAIMS}
+        - {
+            "the hand-written LSTM does as well as nn.LSTM"  # lstm_manual did not run
+        }
+    )
+    better = last["LSTM is slightly better than the plain RNN"]
+    assert better[:3] == ["3", "lstm − rnn = +1.70 [+1.20, +2.20] (seed 0.12, test 0.04)", "holds"]
+    three = last["the three layers differ little"]
+    assert "gru − lstm = -0.07 [-0.45, +0.31], 90% [" in three[1] and three[2:4] == ["does not hold"] * 2
+    assert best["GRU is slightly better than the plain RNN"][2:4] == ["holds", "not detectable at this n"]
+    assert best["LSTM passes 85% test accuracy"][2] == "holds: above 0.85"
+    assert last["LSTM passes 85% test accuracy"][2] == stats.NOT_DETECTABLE
+    notes = text.split("### What the verdicts depend on", 1)[1]
+    assert "- *LSTM passes 85% test accuracy* depends on the protocol: last epoch: not detectable at this n" in notes
+    (gru,) = [line for line in notes.splitlines() if line.startswith("- *GRU is slightly better than the plain RNN*")]
+    assert "the correction (best-validation epoch): holds, after Holm not detectable at this n" in gru
+
+
+def gaining(runs: dict[int, dict[str, np.ndarray]], gains: list[int]) -> dict[int, dict[str, np.ndarray]]:
+    """Copies of `runs`, each of its seeds also right on `gains[seed]` more reviews (different ones per seed)."""
+    rng = np.random.default_rng(0)
+    result = {}
+    for seed, by_epoch in runs.items():
+        result[seed] = {}
+        for epoch, right in by_epoch.items():
+            right = right.copy()
+            right[rng.choice(np.flatnonzero(~right), gains[seed], replace=False)] = True
+            result[seed][epoch] = right
+    return result
+
+
+def test_differ_little_is_tost_within_the_margin_param(study):
+    set_params(study, archs=["lstm", "gru"])
+    lstm = made_up_runs("lstm", STUDY["lstm"])
+    for seed, correct in gaining(lstm, [5, 3, 2]).items():  # gru − lstm: +0.05, +0.03, +0.02 points
+        write_run(study, "gru", seed, correct=correct)
+    claims = claims_of(reported(study), "last epoch")
+    assert claims["LSTM and GRU differ little"][2:5] == ["holds", "holds", "-"]
+    set_params(study, equivalence_margin=0.0003)  # ±0.03 points: too narrow to show
+    claims = claims_of(reported(study), "last epoch")
+    assert claims["LSTM and GRU differ little"][2] == stats.NOT_DETECTABLE
+    assert claims["LSTM and GRU differ little"][4].startswith("at ±0.06 points: holds")  # double the margin
+    set_params(study, equivalence_margin=0.01)
+    write_runs(study, {"gru": [(0.88, 0.872), (0.885, 0.878), (0.89, 0.881)]})  # about +2 points
+    claims = claims_of(reported(study), "last epoch")
+    assert claims["LSTM and GRU differ little"][2] == "does not hold"
+
+
+def test_a_mutated_summary_changes_the_verdict(study):
+    report.main()
+    assert (
+        claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"][2]
+        == "holds"
+    )
+    summary = json.loads((study / paths.SUMMARY_FILE).read_text())
+    entry = summary["diff"]["lstm"]["vs"]["rnn"]["final_test_acc"]
+    entry["mean"] = -entry["mean"]  # what a wrong sign in the aggregate would write
+    (study / paths.SUMMARY_FILE).write_text(json.dumps(summary))
+    report.main()
+    claim = claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"]
+    assert claim[1].startswith("lstm − rnn = -1.70") and claim[2] == "does not hold: the opposite is detectable"
+
+
+def test_names_with_a_dash_work(project):
+    set_params(project, archs=["rnn", "my-gru"], seeds=[0, 1])
+    write_study(project, {"rnn": [0.84, 0.85], "my-gru": [0.86, 0.872]})
+    write_data_source(project)
+    text = reported(project)
+    assert len(rows(text, "my-gru − rnn")) == 2  # at both epochs
+    assert set(claims_of(text, "last epoch")) == {"the plain RNN stays just below 85%"}
 
 
 def test_every_run_the_setup_and_the_figures(study):
     report.main()
     text = (study / REPORT_FILE).read_text()
     assert len(rows(text, "gru")) == 1 + 3  # its summary row and its three runs
-    assert rows(text, "gru")[1][:4] == ["gru", "0", "0.8650", "0.8550"]
+    assert rows(text, "gru")[1][:4] == ["gru", "0", "0.8655", "0.8510"]
     params = text.split("```yaml\n")[1].split("```")[0]
-    assert "hidden: 128" in params and "seeds: [0, 1, 2]" in params and "url:" not in params
-    assert f"archive MD5 `{hashlib.md5(ARCHIVE_BYTES).hexdigest()}`" in text and "- device: cpu" in text
+    assert "hidden: 128" in params and "seeds: [0, 1, 2]" in params and "equivalence_margin: 0.01" in params
+    assert f"archive MD5 `{hashlib.md5(ARCHIVE_BYTES).hexdigest()}`" in text and "cpu, 1 thread(s)" in text
     for name in ("accuracy.png", "loss.png", "test_accuracy.png"):
         assert f"](../plots/{name})" in text
-
-
-def test_differ_little_holds_only_inside_the_margin(study):
-    set_params(study, archs=["lstm", "gru"])
-    write_study(study, {"lstm": [0.86, 0.865, 0.87], "gru": [0.861, 0.866, 0.8705]})  # +0.1, +0.1, +0.05 points
-    aggregate.main()
-    report.main()
-    claims = {row[0]: row[1:] for row in rows((study / REPORT_FILE).read_text())}
-    assert claims["LSTM and GRU differ little"][1].startswith("holds: the difference is within ±1 point")
-    write_study(study, {"lstm": [0.86, 0.865, 0.87], "gru": [0.88, 0.884, 0.89]})  # about +2 points each
-    aggregate.main()
-    report.main()
-    claims = {row[0]: row[1:] for row in rows((study / REPORT_FILE).read_text())}
-    assert claims["LSTM and GRU differ little"][1].startswith("does not hold: the difference exceeds 1 point")
 
 
 def test_one_seed_has_no_interval_and_no_verdict(project):
     set_params(project, archs=["rnn", "lstm"], seeds=[0])
     write_study(project, {"rnn": [0.84], "lstm": [0.86]})
-    aggregate.main()
-    (project / RAW_ARCHIVE).parent.mkdir(parents=True)
-    (project / RAW_ARCHIVE).write_bytes(ARCHIVE_BYTES)
-    report.main()
-    text = (project / REPORT_FILE).read_text()
-    assert "none (one seed)" in rows(text, "lstm")[0][2]
-    claims = [row[1:] for row in rows(text) if row[0] in {claim.text for claim in published.ARCHITECTURE_CLAIMS}]
-    assert claims and all(verdict.startswith("not detectable at this n") for row in claims for verdict in row)
+    write_data_source(project)
+    text = reported(project)
+    assert rows(text, "lstm")[0][2] == "0.8600 (no interval: one seed)"
+    for protocol in ("last epoch", "best-validation epoch"):
+        claims = claims_of(text, protocol)
+        assert claims and all(row[2] == row[3] == stats.NO_INTERVAL for row in claims.values())
+
+
+def test_identical_runs_give_no_verdict(project):
+    set_params(project, archs=["lstm", "lstm_manual"], seeds=[0, 1])
+    for seed, accuracy in enumerate((0.86, 0.87)):
+        correct = {epoch: made_up_correct("lstm", seed, accuracy, epoch) for epoch in ("best", "last")}
+        for arch in ("lstm", "lstm_manual"):
+            write_run(project, arch, seed, correct={epoch: np.copy(right) for epoch, right in correct.items()})
+    write_data_source(project)
+    claim = claims_of(reported(project), "last epoch")["the hand-written LSTM does as well as nn.LSTM"]
+    assert claim[1].startswith("lstm_manual − lstm = 0.00 none") and claim[2] == "identical in all 2 runs"
 
 
 @pytest.mark.parametrize(
@@ -108,12 +231,15 @@ def test_one_seed_has_no_interval_and_no_verdict(project):
     [
         ("metrics/train/gru-1/metrics.json", "train@gru-1"),
         ("metrics/summary.json", "aggregate"),
-        ("data/raw/aclImdb_v1.tar.gz", "download"),
+        ("metrics/data_source.json", "download"),
     ],
 )
 def test_a_missing_input_names_the_file_and_the_stage_to_run(study, missing, target):
     (study / missing).unlink()
     with pytest.raises(StageError) as error:
-        report.main()
+        if missing.startswith("metrics/train"):
+            aggregate.main()
+        else:
+            report.main()
     assert missing in str(error.value) and f"dvc repro {target}" in str(error.value)
     assert not (study / REPORT_FILE).exists()
