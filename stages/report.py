@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from pydantic import Field
 
-from imdb_rnn import aggregated, published, stats
+from imdb_rnn import aggregated, published, significance, stats
 from imdb_rnn.common import atomic_output, read_json, run_stage
 from imdb_rnn.params import StageParams, load_params
 from imdb_rnn.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
@@ -61,10 +61,10 @@ def accuracy_interval(result: stats.Estimate) -> str:
 
 def difference_text(base: str, other: str, result: stats.Estimate, equivalence: bool = False) -> str:
     """`other − base = +x [95%] (90% [..] for an equivalence; SE seed s, test t)`, in points."""
-    text = f"{other} − {base} = {stats.points(result.mean)} {stats.points_interval(result.interval())}"
+    text = f"{other} − {base} = {significance.points(result.mean)} {significance.points_interval(result.interval())}"
     if equivalence and result.interval() is not None:
-        text += f", {EQUIVALENCE:.0%} {stats.points_interval(result.interval(EQUIVALENCE))}"
-    return f"{text} ({stats.standard_errors(result)})"
+        text += f", {EQUIVALENCE:.0%} {significance.points_interval(result.interval(EQUIVALENCE))}"
+    return f"{text} ({significance.standard_errors(result)})"
 
 
 def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
@@ -75,7 +75,7 @@ def architecture_table(summary: dict, archs: list[str]) -> pd.DataFrame:
         for key, label in aggregated.ACCURACIES.items():
             result = aggregated.estimate(summary, arch, key)
             row[f"{label}: mean [95% CI]"] = accuracy_interval(result)
-            row[f"{label}: SE (points)"] = stats.standard_errors(result)
+            row[f"{label}: SE (points)"] = significance.standard_errors(result)
         row["the report (last epoch, 1 run)"] = "-" if reported is None else f"{reported:.4f}"
         row["diverged"] = f"{summary[arch]['diverged']} of {summary[arch]['n']}"
         rows.append(row)
@@ -87,17 +87,17 @@ def difference_table(summary: dict, archs: list[str], key: str) -> pd.DataFrame:
     pairs = [(base, other) for index, base in enumerate(archs) for other in archs[index + 1 :]]
     results = [aggregated.difference(summary, base, other, key) for base, other in pairs]
     tests = [
-        stats.direction_test(result, f"{other} better", f"{other} worse")
+        significance.direction_test(result, f"{other} better", f"{other} worse")
         for (_, other), result in zip(pairs, results, strict=True)
     ]
-    verdicts = stats.judge(tests)
+    verdicts = significance.judge(tests)
     rows = [
         {
             "difference": f"{other} − {base}",
             "n paired": result.n,
-            "mean (points)": stats.points(result.mean),
-            "95% interval (points)": stats.points_interval(result.interval()),
-            "SE (points)": stats.standard_errors(result),
+            "mean (points)": significance.points(result.mean),
+            "95% interval (points)": significance.points_interval(result.interval()),
+            "SE (points)": significance.standard_errors(result),
             "verdict": verdict.raw,
             f"after Holm ({verdict.family} tests)": verdict.corrected,
         }
@@ -111,22 +111,22 @@ def judged_claims(archs: Sequence[str]) -> list[Claim]:
     return [claim for claim in published.ARCHITECTURE_CLAIMS if set(claim.archs) <= set(archs)]
 
 
-def claim_test(claim: Claim, summary: dict, key: str, margin: float) -> stats.Test:
+def claim_test(claim: Claim, summary: dict, key: str, margin: float) -> significance.Test:
     """The test of one claim at accuracy `key`, with verdicts holds / does not hold / not detectable at this n."""
     if claim.kind in ("above", "below"):
         result = aggregated.estimate(summary, claim.archs[0], key)
-        return stats.threshold_test(result, published.THRESHOLD, claim.kind == "above")
+        return significance.threshold_test(result, published.THRESHOLD, claim.kind == "above")
     results = [aggregated.difference(summary, base, other, key) for base, other in claim.pairs()]
     if claim.kind == "same":
-        return stats.equivalence_test(results, margin)
-    return stats.direction_test(results[0], "holds", "does not hold: the opposite is detectable")
+        return significance.equivalence_test(results, margin)
+    return significance.direction_test(results[0], "holds", "does not hold: the opposite is detectable")
 
 
 def claim_evidence(claim: Claim, summary: dict, key: str) -> tuple[int, str]:
     """n and the estimate(s) a claim is judged on, in words."""
     if claim.kind in ("above", "below"):
         result = aggregated.estimate(summary, claim.archs[0], key)
-        text = f"{claim.archs[0]} {accuracy_interval(result)} ({stats.standard_errors(result)})"
+        text = f"{claim.archs[0]} {accuracy_interval(result)} ({significance.standard_errors(result)})"
         return result.n, f"{text} against {published.THRESHOLD}"
     results = {(base, other): aggregated.difference(summary, base, other, key) for base, other in claim.pairs()}
     text = "; ".join(
@@ -136,12 +136,12 @@ def claim_evidence(claim: Claim, summary: dict, key: str) -> tuple[int, str]:
     return min(result.n for result in results.values()), text
 
 
-def claim_verdicts(claims: list[Claim], summary: dict, key: str, margin: float) -> list[stats.Verdict]:
+def claim_verdicts(claims: list[Claim], summary: dict, key: str, margin: float) -> list[significance.Verdict]:
     """Each claim's verdict at accuracy `key`, raw and after Holm over the claims, checked at other margins."""
-    return stats.judge_family(lambda at: [claim_test(claim, summary, key, at) for claim in claims], margin)
+    return significance.judge_family(lambda at: [claim_test(claim, summary, key, at) for claim in claims], margin)
 
 
-def claims_table(claims: list[Claim], summary: dict, key: str, verdicts: list[stats.Verdict]) -> pd.DataFrame:
+def claims_table(claims: list[Claim], summary: dict, key: str, verdicts: list[significance.Verdict]) -> pd.DataFrame:
     rows = []
     for claim, verdict in zip(claims, verdicts, strict=True):
         n, evidence = claim_evidence(claim, summary, key)
@@ -158,7 +158,7 @@ def claims_table(claims: list[Claim], summary: dict, key: str, verdicts: list[st
     return pd.DataFrame(rows)
 
 
-def dependencies(claims: list[Claim], verdicts: dict[str, list[stats.Verdict]]) -> list[str]:
+def dependencies(claims: list[Claim], verdicts: dict[str, list[significance.Verdict]]) -> list[str]:
     """The claims whose verdict changes with the protocol, the correction or the margin, in words."""
     notes = []
     for index, claim in enumerate(claims):
@@ -254,7 +254,7 @@ over the pairs of each epoch.
 ## The report's claims
 
 *better*: the 95% interval of the difference lies above 0. *differ little*, *does as well*: every
-difference lies within {stats.margin_text(margin)} (`equivalence_margin` in params.yaml): it holds when
+difference lies within {significance.margin_text(margin)} (`equivalence_margin` in params.yaml): it holds when
 each one's {EQUIVALENCE:.0%} interval lies inside (two one-sided tests, TOST, at 5%), and does not hold
 when a 95% interval lies beyond. *passes* / *below* {published.THRESHOLD}: the 95% interval of the
 accuracy lies above or below it. Otherwise: not detectable at this n. Holm–Bonferroni corrects over the

@@ -44,6 +44,7 @@ RERUNS = {
     "imdb_rnn/runs.py": ["aggregate"],
     "imdb_rnn/aggregated.py": SUMMARIES,
     "imdb_rnn/stats.py": SUMMARIES,
+    "imdb_rnn/significance.py": ["report"],
     "imdb_rnn/published.py": ["plot", "report"],
 }
 NEVER_RERUN = ("tools/", "bench/", "tests/")  # user commands, benchmarks and tests shape no result

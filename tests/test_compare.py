@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import GIT_COMMIT, made_up_correct
 
-from imdb_rnn import stats
+from imdb_rnn import significance, stats
 from imdb_rnn.aggregated import EPOCHS, pack_correct
 from imdb_rnn.common import StageError
 from imdb_rnn.paths import CORRECT_FILE
@@ -84,7 +84,7 @@ def test_paired_better_worse_and_no_difference_with_the_reports_claims():
     assert nll["verdict"] == "worse than main" and nll["diverged runs"] == "nll 3 of 3"
     assert nll["pairing"] == "3 paired; left out: main seeds 3, 4" and nll["claim: verdict"] == "holds"
     same = rows(compared(records, "same"))["lstm_manual"]
-    assert same["verdict"] == stats.NOT_DETECTABLE and same["the report's claim"] == "-"
+    assert same["verdict"] == significance.NOT_DETECTABLE and same["the report's claim"] == "-"
 
 
 def test_partly_shared_seeds_are_paired_and_identical_runs_get_no_verdict():
@@ -155,7 +155,7 @@ def test_with_one_run_on_a_side_there_is_no_interval():
     records = [BASE, record("one", {"rnn": {0: 0.86}})]
     row = rows(compared(records, "one"))["rnn"]
     assert (row["pairing"], row["95% interval (points)"]) == ("1 paired; left out: main seeds 1, 2", "none")
-    assert row["verdict"] == stats.NO_INTERVAL
+    assert row["verdict"] == significance.NO_INTERVAL
 
 
 def test_one_side_runs_from_one_commit():
@@ -199,7 +199,7 @@ def recomputed_interval(data: dict, row: dict) -> str:
         mean = statistics.fmean(sides[1]) - statistics.fmean(sides[0])
         seed_parts = tuple((statistics.variance(values) / len(values), len(values) - 1) for values in sides)
     result = stats.Estimate(len(row["paired_seeds"]), mean, None, seed_parts, row["test_var"])
-    return stats.points_interval(result.interval(data["confidence"]))
+    return significance.points_interval(result.interval(data["confidence"]))
 
 
 def mismatches(text: str, data: dict) -> list[str]:

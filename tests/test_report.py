@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import made_up_correct, set_params, write_run, write_study
 
-from imdb_rnn import aggregated, paths, published, stats
+from imdb_rnn import aggregated, paths, published, significance
 from imdb_rnn.common import StageError
 from imdb_rnn.paths import DATA_SOURCE_FILE, REPORT_FILE
 from stages import aggregate, report
@@ -95,7 +95,7 @@ def test_means_and_intervals_of_both_sources_per_arch(study):
     expected = aggregated.estimate(aggregated.summary(), "lstm", "test_acc")
     low, high = expected.interval()
     assert lstm[:3] == ["lstm", "3", f"0.8650 [{low:.4f}, {high:.4f}]"]
-    assert lstm[3] == stats.standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
+    assert lstm[3] == significance.standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
     assert (
         lstm[4].startswith("0.8567 [") and lstm[6] == f"{published.TEST_ACCURACY['lstm']:.4f}" and lstm[7] == "0 of 3"
     )
@@ -110,7 +110,7 @@ def test_differences_at_both_epochs_raw_and_after_holm(study):
     (gru_rnn,) = rows(best, "gru − rnn")
     assert gru_rnn[5:] == ["gru better", "not detectable at this n"]  # raw, and after Holm over 3 pairs
     assert "after Holm (3 tests)" in rows(best)[0]
-    assert rows(best, "gru − lstm")[0][5] == stats.NOT_DETECTABLE
+    assert rows(best, "gru − lstm")[0][5] == significance.NOT_DETECTABLE
 
 
 def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
@@ -131,7 +131,7 @@ def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
     assert "gru − lstm = -0.07 [-0.45, +0.31], 90% [" in three[1] and three[2:4] == ["does not hold"] * 2
     assert best["GRU is slightly better than the plain RNN"][2:4] == ["holds", "not detectable at this n"]
     assert best["LSTM passes 85% test accuracy"][2] == "holds: above 0.85"
-    assert last["LSTM passes 85% test accuracy"][2] == stats.NOT_DETECTABLE
+    assert last["LSTM passes 85% test accuracy"][2] == significance.NOT_DETECTABLE
     notes = text.split("### What the verdicts depend on", 1)[1]
     assert "- *LSTM passes 85% test accuracy* depends on the protocol: last epoch: not detectable at this n" in notes
     (gru,) = [line for line in notes.splitlines() if line.startswith("- *GRU is slightly better than the plain RNN*")]
@@ -160,7 +160,7 @@ def test_differ_little_is_tost_within_the_margin_param(study):
     assert claims["LSTM and GRU differ little"][2:5] == ["holds", "holds", "-"]
     set_params(study, equivalence_margin=0.0003)  # ±0.03 points: too narrow to show
     claims = claims_of(reported(study), "last epoch")
-    assert claims["LSTM and GRU differ little"][2] == stats.NOT_DETECTABLE
+    assert claims["LSTM and GRU differ little"][2] == significance.NOT_DETECTABLE
     assert claims["LSTM and GRU differ little"][4].startswith("at ±0.06 points: holds")  # double the margin
     set_params(study, equivalence_margin=0.01)
     write_runs(study, {"gru": [(0.88, 0.872), (0.885, 0.878), (0.89, 0.881)]})  # about +2 points
@@ -212,7 +212,7 @@ def test_one_seed_has_no_interval_and_no_verdict(project):
     assert rows(text, "lstm")[0][2] == "0.8600 (no interval: one seed)"
     for protocol in ("last epoch", "best-validation epoch"):
         claims = claims_of(text, protocol)
-        assert claims and all(row[2] == row[3] == stats.NO_INTERVAL for row in claims.values())
+        assert claims and all(row[2] == row[3] == significance.NO_INTERVAL for row in claims.values())
 
 
 def test_identical_runs_give_no_verdict(project):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import coverage
-from imdb_rnn import stats
+from imdb_rnn import significance, stats
 
 # Two-sided 95% quantiles of Student's t, from a printed table.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 30: 2.042}
@@ -53,7 +53,7 @@ def test_one_value_has_no_interval_not_a_zero_one():
     result = stats.estimate([0.8461])
     assert (result.n, result.mean, result.std, result.half_width, result.low, result.high) == (1, 0.8461, *[None] * 4)
     assert stats.accuracy(runs([1, 0, 1, 1])).interval() is None
-    assert stats.direction_test(result).verdict() == stats.NO_INTERVAL
+    assert significance.direction_test(result).verdict() == significance.NO_INTERVAL
 
 
 def test_no_value_is_an_error():
@@ -115,8 +115,8 @@ def test_identical_runs_on_the_shared_seeds_give_no_interval_and_no_verdict():
     other = {seed: base[seed].copy() for seed in (0, 1)}  # log_softmax + NLL: bit for bit the baseline
     result = stats.difference(base, other).estimate
     assert (result.n, result.mean, result.interval()) == (2, 0.0, None)
-    assert stats.direction_test(result).verdict() == "identical in all 2 runs"
-    assert stats.equivalence_test([result], 0.01).verdict() == "identical in all 2 runs"
+    assert significance.direction_test(result).verdict() == "identical in all 2 runs"
+    assert significance.equivalence_test([result], 0.01).verdict() == "identical in all 2 runs"
 
 
 def test_a_constant_difference_gives_no_better():
@@ -129,7 +129,7 @@ def test_a_constant_difference_gives_no_better():
     result = stats.difference(base, other).estimate
     low, high = result.interval()
     assert result.mean > 0 and result.seed_var == 0 and high - low > 0  # the test set's part: width above 0
-    verdict = stats.direction_test(result).verdict()
+    verdict = significance.direction_test(result).verdict()
     assert verdict.startswith("the same value in all 3 runs") and "better" not in verdict
 
 
@@ -158,56 +158,12 @@ def _ms_error(table: np.ndarray) -> float:
 def test_one_run_on_a_side_gives_no_interval():
     result = stats.difference(runs([1, 0, 1]), runs([1, 1, 1]))
     assert result.paired == (0,) and result.estimate.interval() is None
-    assert stats.direction_test(result.estimate).verdict() == stats.NO_INTERVAL
+    assert significance.direction_test(result.estimate).verdict() == significance.NO_INTERVAL
 
 
 def test_different_test_sets_are_refused():
     with pytest.raises(ValueError, match="different numbers of test reviews"):
         stats.difference(runs([1, 0, 1], [1, 1, 0]), runs([1, 0, 1, 1], [0, 1, 1, 1]))
-
-
-def made(mean: float, se: float, n: int = 5) -> stats.Estimate:
-    """A paired difference with standard error `se`, all of it from the seeds (df n - 1)."""
-    return stats.Estimate(n, mean, None, ((se**2, n - 1),), 0.0)
-
-
-def test_direction_verdicts_and_their_p_values():
-    t = stats.t_quantile(4)
-    assert stats.direction_test(made(0.01, 0.01 / t * 0.99)).verdict() == "better"
-    assert stats.direction_test(made(0.01, 0.01 / t * 1.01)).verdict() == stats.NOT_DETECTABLE
-    assert stats.direction_test(made(-0.3, 0.01), "ok", "bad").verdict() == "bad"
-    assert stats.direction_test(made(0.01, 0.01 / t)).p_value == pytest.approx(0.05)
-
-
-def test_equivalence_reads_the_90_percent_interval():
-    t90, t95 = stats.t_quantile(4, 0.90), stats.t_quantile(4)
-    inside_90_not_95 = made(0.004, 0.0059 / (t90 + t95) * 2)  # 90% half-width < 0.006 < 95% half-width
-    assert 0.004 + t90 * inside_90_not_95.se < 0.01 < 0.004 + t95 * inside_90_not_95.se
-    assert stats.equivalence_test([inside_90_not_95], 0.01).verdict() == "holds"
-    assert stats.equivalence_test([made(0.025, 0.002)], 0.01).verdict() == "does not hold"
-    assert stats.equivalence_test([made(0.008, 0.004)], 0.01).verdict() == stats.NOT_DETECTABLE
-    group = [made(0.001, 0.001), made(0.015, 0.001)]  # "the three layers differ little": one pair is 1.5 points
-    assert stats.equivalence_test(group, 0.01).verdict() == "does not hold"
-    assert stats.equivalence_test(group, 0.02).verdict() == "holds"
-
-
-def test_holm_by_hand():
-    assert stats.holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
-    tests = [stats.Test(p, "better", stats.NOT_DETECTABLE) for p in (0.01, 0.04, 0.03)]
-    verdicts = stats.judge(tests)
-    assert [v.raw for v in verdicts] == ["better"] * 3
-    assert [v.corrected for v in verdicts] == ["better", stats.NOT_DETECTABLE, stats.NOT_DETECTABLE]
-    assert [v.flips for v in verdicts] == [False, True, True] and verdicts[0].family == 3
-
-
-def test_a_verdict_that_changes_at_half_or_double_the_margin_is_marked():
-    result = made(0.004, 0.001)  # 90% interval about [+0.19, +0.61] points
-    (verdict,) = stats.judge_family(lambda margin: [stats.equivalence_test([result], margin)], 0.01)
-    assert verdict.raw == "holds" and verdict.sensitive == (
-        "at ±0.5 points: not detectable at this n (after Holm: not detectable at this n)"
-    )
-    (steady,) = stats.judge_family(lambda margin: [stats.equivalence_test([made(0.0, 0.0005)], margin)], 0.01)
-    assert steady.sensitive == ""
 
 
 def test_a_mutated_value_changes_the_verdict():
@@ -216,9 +172,9 @@ def test_a_mutated_value_changes_the_verdict():
     other = {seed: right.copy() for seed, right in base.items()}
     for seed in other:
         other[seed][rng.choice(2000, 30, replace=False)] = True  # about +1.3 points on every seed, unevenly
-    assert stats.direction_test(stats.difference(base, other).estimate).verdict() == "better"
+    assert significance.direction_test(stats.difference(base, other).estimate).verdict() == "better"
     other[3] = base[3] & (rng.random(2000) < 0.9)  # one run loses 10% of its right answers
-    assert stats.direction_test(stats.difference(base, other).estimate).verdict() != "better"
+    assert significance.direction_test(stats.difference(base, other).estimate).verdict() != "better"
 
 
 def test_summary_fields_round_trip():
@@ -227,11 +183,6 @@ def test_summary_fields_round_trip():
     back = stats.from_fields(5, stats.fields(result))
     assert back.interval() == pytest.approx(result.interval(), abs=2e-6)
     assert stats.fields(stats.accuracy(runs([1, 0, 1])))["ci95"] is None
-
-
-def test_points_never_print_minus_zero():
-    assert [stats.points(v) for v in (0.0128, -0.00004, 0.0)] == ["+1.28", "0.00", "0.00"]
-    assert stats.points_interval((-0.0001, 0.0001)) == "[-0.01, +0.01]" and stats.points_interval(None) == "none"
 
 
 def test_the_95_percent_intervals_cover_the_truth_in_simulated_studies():

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from imdb_rnn import published, stats
+from imdb_rnn import published, significance, stats
 from imdb_rnn.aggregated import ACCURACIES, EPOCHS, Correct, read_correct
 from imdb_rnn.common import StageError, run_stage
 from imdb_rnn.params import StageParams, load_params
@@ -229,29 +229,33 @@ def compare(base: Side, other: Side, keys: list[str]) -> list[Row]:
     return rows
 
 
-def direction_tests(rows: list[Row], base: Side) -> list[stats.Test]:
+def direction_tests(rows: list[Row], base: Side) -> list[significance.Test]:
     return [
-        stats.direction_test(row.result.estimate, f"better than {base.label}", f"worse than {base.label}")
+        significance.direction_test(row.result.estimate, f"better than {base.label}", f"worse than {base.label}")
         for row in rows
     ]
 
 
-def claim_test(row: Row, margin: float) -> stats.Test:
+def claim_test(row: Row, margin: float) -> significance.Test:
     """The test of the report's claim on this row's change: no significant effect (TOST), or worse."""
     if row.claim.kind == "same":
-        return stats.equivalence_test([row.result.estimate], margin)
-    return stats.direction_test(row.result.estimate, "does not hold: the opposite is detectable", "holds")
+        return significance.equivalence_test([row.result.estimate], margin)
+    return significance.direction_test(row.result.estimate, "does not hold: the opposite is detectable", "holds")
 
 
-def verdicts(rows: list[Row], base: Side, margin: float) -> dict[int, dict[str, stats.Verdict]]:
+def verdicts(rows: list[Row], base: Side, margin: float) -> dict[int, dict[str, significance.Verdict]]:
     """Per row index: its direction verdict, and its claim's verdict if it has one; Holm within each epoch."""
-    found: dict[int, dict[str, stats.Verdict]] = {}
+    found: dict[int, dict[str, significance.Verdict]] = {}
     for key in ACCURACIES:
         indices = [index for index, row in enumerate(rows) if row.key == key]
-        for index, verdict in zip(indices, stats.judge(direction_tests([rows[i] for i in indices], base)), strict=True):
+        for index, verdict in zip(
+            indices, significance.judge(direction_tests([rows[i] for i in indices], base)), strict=True
+        ):
             found.setdefault(index, {})["direction"] = verdict
         claimed = [index for index in indices if rows[index].claim]
-        judged = stats.judge_family(lambda at, claimed=claimed: [claim_test(rows[i], at) for i in claimed], margin)
+        judged = significance.judge_family(
+            lambda at, claimed=claimed: [claim_test(rows[i], at) for i in claimed], margin
+        )
         for index, verdict in zip(claimed, judged, strict=True):
             found[index]["claim"] = verdict
     return found
@@ -288,9 +292,9 @@ def table(rows: list[Row], base: Side, margin: float) -> pd.DataFrame:
                 "pairing": result.pairing(base.label, row.other.label),
                 "mean base": f"{row.base_mean:.4f}",
                 "mean exp": f"{row.other_mean:.4f}",
-                "difference (points)": stats.points(result.estimate.mean),
-                "95% interval (points)": stats.points_interval(result.estimate.interval()),
-                "SE (points)": stats.standard_errors(result.estimate),
+                "difference (points)": significance.points(result.estimate.mean),
+                "95% interval (points)": significance.points_interval(result.estimate.interval()),
+                "SE (points)": significance.standard_errors(result.estimate),
                 "verdict": found["direction"].raw,
                 "after Holm": found["direction"].corrected,
                 "the report's claim": row.claim.text if claim else "-",
@@ -312,7 +316,7 @@ def render(base: Side, frame: pd.DataFrame, margin: float) -> str:
         " standard error from each, in points). A difference whose interval contains 0 is not detectable at this n."
         " *after Holm*: Holm–Bonferroni over the rows of the same epoch. *the report's claim*: judged on"
         f" `{published.ABLATION_ARCH}`, 'no significant effect' holding when the 90% interval lies within"
-        f" {stats.margin_text(margin)} (`equivalence_margin`, TOST), Holm over the claims of the same epoch; *claim: margin* names"
+        f" {significance.margin_text(margin)} (`equivalence_margin`, TOST), Holm over the claims of the same epoch; *claim: margin* names"
         " a verdict that changes at half or double the margin. A diverged run counts in its side's mean."
         " *the report*: its figure for the same change, one run, last epoch.\n\n"
         + frame.fillna("-").to_markdown(index=False, disable_numparse=True)
