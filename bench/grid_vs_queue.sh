@@ -2,11 +2,15 @@
 # Wall time of the same 4 one-epoch experiments run three ways on this machine:
 #   1. one after another, `dvc exp run --temp` (torch's default threads);
 #   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
-#   3. `python -m tools.grid` on its default LocalCluster (one single-threaded worker per core).
+#   3. `python -m tools.grid` on its default LocalCluster (one single-threaded worker per core),
+#      then each grid cell's overhead: its wall time minus the seconds its train and evaluate stages
+#      ran (from the grid's summary.json; the rest is the clone, the pull, aggregate, plot, report and
+#      the push).
 # Each way trains its own seeds (FIRST..FIRST+3, then +10, then +20; FIRST is the first argument,
 # default 10), so that none restores another's runs from the run cache; a rerun takes another FIRST.
 # Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
 # grid's), and the data stages' outputs and run cache on that remote (`dvc push --run-cache`).
+# The grid's machine cache ($TMPDIR/grid-cache-<uid>) is removed first, so that its cells start cold.
 # Prints each time as soon as it is measured; keep its log outside the project (the grid refuses a
 # working tree with untracked files):
 #
@@ -20,6 +24,7 @@ fi
 COMMON=(-S epochs=1 -S 'archs=[lstm]')
 FIRST=${1:-10}
 seeds() { seq "$1" $(($1 + 3)); }
+ratio() { python -c "print(f'{$1 / $2:.2f}')"; }
 
 start=$(date +%s)
 for seed in $(seeds "$FIRST"); do
@@ -35,12 +40,24 @@ done
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 dvc queue start -j 2 > /dev/null
 while [[ $(dvc queue status) =~ Queued|Running ]]; do sleep 2; done  # (no grep -q: under pipefail its early exit fails the pipe)
 queue=$(( $(date +%s) - start ))
-echo "dvc queue start -j 2: ${queue} s ($(python -c "print(f'{$sequential / $queue:.2f}')")x the speed of one after another)"
+echo "dvc queue start -j 2: ${queue} s ($(ratio "$sequential" "$queue")x the speed of one after another)"
 if [[ $(dvc queue status) =~ Failed ]]; then
   echo "some queued experiments failed: dvc queue logs <name>" >&2
 fi
 
+rm -rf "${TMPDIR:-/tmp}/grid-cache-$(id -u)"
+logs=$(mktemp -d)
 start=$(date +%s)
-python -m tools.grid --prefix grid "${COMMON[@]}" -S "seeds=$(seeds $((FIRST + 20)) | sed 's/.*/[&]/' | paste -sd,)"
+python -m tools.grid --prefix grid "${COMMON[@]}" -S "seeds=$(seeds $((FIRST + 20)) | sed 's/.*/[&]/' | paste -sd,)" \
+  --logs "$logs"
 grid=$(( $(date +%s) - start ))
-echo "tools.grid, LocalCluster: ${grid} s ($(python -c "print(f'{$sequential / $grid:.2f}')")x the speed of one after another)"
+echo "tools.grid, LocalCluster: ${grid} s ($(ratio "$sequential" "$grid")x the speed of one after another," \
+  "$(ratio "$queue" "$grid")x the speed of the queue)"
+python -c '
+import json, sys
+cells = [cell for cell in json.load(open(sys.argv[1])) if cell["status"] == "landed"]
+for what, key in [("wall", "seconds"), ("train + evaluate", "train_eval_seconds"), ("overhead", "overhead_seconds")]:
+    values = sorted(cell[key] for cell in cells)
+    print(f"per grid cell, {what}: {values[0]:.1f} to {values[-1]:.1f} s")
+' "$logs/summary.json"
+echo "the grid's logs and summary: $logs"

@@ -1,34 +1,32 @@
 """python -m tools.grid on a tiny project, over loopback: a bare git remote, a directory DVC remote, 2 workers.
 
-The grid tests share one project and one cluster and run in file order: a 2 x 2 grid, its rerun and a
-cell restored from the run cache, a grid with a failing cell, a grid whose worker is killed. They run
-the command as users do, in a subprocess. Then the pre-flight refusals, which must come before any task.
+The tests share one project, one cluster (started as docs/grid.md starts one: `dask scheduler`,
+`dask worker --nthreads 1`, outside the project, so the workers get the cells' code from the command)
+and one scratch $TMPDIR, and run in file order; each runs the command as users do, in a subprocess.
+Only the first trains; the later cells restore their training from the run cache. To hold a cell at
+a known point, its data source is an HTTP server of the test that can hold a download until released.
 """
 
+import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from contextlib import chdir
 from pathlib import Path
 
+import psutil
 import pytest
-import yaml
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
 from distributed import Client
 
-from imdb_rnn.common import StageError
-from tools import grid
+from tools.grid.plan import plan_cells
 
-# One seed per cell, the natural way to spread a seeds study (a comma inside brackets separates nothing).
-SEED, SEED_VALUES = "seeds", "[0],[1]"
-SETS = ["hidden=8,16", f"{SEED}={SEED_VALUES}"]
-FIRST_CELL = ["hidden=8", f"{SEED}={SEED_VALUES.split(',')[0]}"]  # the first cell of SETS
-TRAIN_LOG = "metrics/train/rnn-0"  # train@rnn-0's dvclive directory: its epoch timings differ in every run
 GRID = [sys.executable, "-m", "tools.grid"]
+TRAIN = "train@rnn-0"
 
 
 def make_grid_project(base: Path, dvc_remote: bool = True) -> Path:
@@ -37,68 +35,161 @@ def make_grid_project(base: Path, dvc_remote: bool = True) -> Path:
     run_command(["git", "init", "-q", "--bare", str(base / "origin.git")], root)
     run_command(["git", "remote", "add", "origin", str(base / "origin.git")], root)
     if dvc_remote:
+        (base / "dvc-remote").mkdir()
         run_command(["dvc", "remote", "add", "-d", "storage", str(base / "dvc-remote")], root)
+        run_command(["dvc", "remote", "add", "spare", str(base / "spare-remote")], root)
         run_command(["git", "add", ".dvc/config"], root)
-        run_command([*GIT_COMMIT, "-qm", "a DVC remote"], root)
+        run_command([*GIT_COMMIT, "-qm", "DVC remotes"], root)
     run_command(["git", "push", "-q", "origin", "main"], root)
     return root
+
+
+def source(*urls: str) -> str:
+    """The -S option that makes each of `urls` the only data source, in turn (one cell each)."""
+    return "data.sources=" + ",".join(f"[{{url:'{url}',md5:null}}]" for url in urls)
 
 
 def sets(values: list[str]) -> list[str]:
     return [arg for value in values for arg in ("-S", value)]
 
 
-def experiments(root: Path) -> dict[str, dict]:
-    """`dvc exp show --json` of the project: {experiment name: its data (params, metrics)}."""
-    shown = json.loads(run_command(["dvc", "exp", "show", "--json"], root).stdout)
-    return {
-        experiment["name"]: experiment["revs"][0]["data"]
-        for commit in shown
-        for experiment in commit.get("experiments") or []
-    }
+def grid(root: Path, tmp: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The command, its scratch clones and machine cache under `tmp`."""
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    result = subprocess.run([*GRID, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"grid {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
 
 
-def locked_output(root: Path, name: str, path: str) -> str:
-    """The hash that experiment `name`'s dvc.lock records for output `path`."""
-    refs = run_command(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], root).stdout.split()
-    (ref,) = [ref for ref in refs if ref.endswith(f"/{name}")]
-    lock = yaml.safe_load(run_command(["git", "show", f"{ref}:dvc.lock"], root).stdout)
-    return next(out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", []) if out["path"] == path)
+def start_grid(root: Path, tmp: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen(
+        [*GRID, *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def on_remote(root: Path, name: str) -> list[str]:
     return run_command(["git", "ls-remote", "origin", f"refs/exps/*/{name}"], root).stdout.splitlines()
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return make_grid_project(tmp_path_factory.mktemp("grid"))
+def remote_summary(root: Path, name: str) -> dict:
+    """metrics/summary.json of experiment `name` as the git remote has it."""
+    (line,) = on_remote(root, name)
+    run_command(["git", "fetch", "-q", "origin", line.split()[1]], root)
+    return json.loads(run_command(["git", "show", "FETCH_HEAD:metrics/summary.json"], root).stdout)
+
+
+def summary_row(output: str, name: str) -> str:
+    (row,) = re.findall(rf"^{re.escape(name)} .*$", output, re.MULTILINE)
+    return row
+
+
+def scratch_clones(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("grid-cell-*"))
+
+
+def cell_processes(tmp: Path) -> list[str]:
+    """The working directories of the live processes of cells under `tmp` (each is in its scratch clone)."""
+    cwds = (process.info["cwd"] or "" for process in psutil.process_iter(["cwd"]))
+    return [cwd for cwd in cwds if cwd.startswith(str(tmp / "grid-cell-"))]
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+class ArchiveServer(http.server.ThreadingHTTPServer):
+    """Serves the tiny archive at any path; holds the first `hold` downloads until release() (or the end)."""
+
+    daemon_threads = True
+
+    def __init__(self, archive: Path) -> None:
+        super().__init__(("127.0.0.1", 0), ArchiveHandler)
+        self.archive = archive.read_bytes()
+        self.hold, self.arrived = 0, 0
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+
+    def url(self, tag: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{tag}/aclImdb_v1.tar.gz"
+
+    def holding(self, hold: int) -> None:
+        self.released.set()
+        with self.lock:
+            self.hold, self.arrived, self.released = hold, 0, threading.Event()
+
+    def wait_for(self, downloads: int, seconds: float = 90) -> None:
+        wait_until(lambda: self.arrived >= downloads, seconds, f"{downloads} downloads never started")
+
+
+class ArchiveHandler(http.server.BaseHTTPRequestHandler):
+    def _headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.server.archive)))
+        self.end_headers()
+
+    def do_HEAD(self) -> None:
+        self._headers()
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            held, released = self.server.arrived < self.server.hold, self.server.released
+            self.server.arrived += 1
+        if held:
+            released.wait(timeout=240)
+        self._headers()
+        self.wfile.write(self.server.archive)
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
-def cluster_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cluster")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("grid")
 
 
 @pytest.fixture(scope="module")
-def client(cluster_dir):
-    """A cluster as docs/grid.md starts one per machine, on loopback: `dask scheduler`, `dask worker --nthreads 1`.
+def project(base) -> Path:
+    return make_grid_project(base)
 
-    Started outside the project, so the workers cannot import stages/: they run what the driver sends.
-    Their scratch clones go under pytest's temporary directory (TMPDIR), their logs to cluster.log.
-    """
-    dask, address = str(Path(sys.executable).parent / "dask"), ["--scheduler-file", str(cluster_dir / "scheduler.json")]
-    env = {**os.environ, "TMPDIR": str(cluster_dir), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}
-    with (cluster_dir / "cluster.log").open("w") as log:
+
+@pytest.fixture(scope="module")
+def tmp(base) -> Path:
+    """The workers' and the command's $TMPDIR: their scratch clones and the machine's cache."""
+    (base / "tmp").mkdir()
+    return base / "tmp"
+
+
+@pytest.fixture(scope="module")
+def server(base, project):
+    with ArchiveServer(base / "source" / "aclImdb_v1.tar.gz") as archive_server:
+        thread = threading.Thread(target=archive_server.serve_forever, daemon=True)
+        thread.start()
+        yield archive_server
+        archive_server.released.set()
+        archive_server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(base, tmp):
+    """A scheduler and 2 single-threaded workers, on loopback, started outside the project (in `base`)."""
+    dask, address = str(Path(sys.executable).parent / "dask"), ["--scheduler-file", str(base / "scheduler.json")]
+    env = {**os.environ, "TMPDIR": str(tmp), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}
+    with (base / "cluster.log").open("w") as log:
         processes = [
-            subprocess.Popen(command, cwd=cluster_dir, env=env, stdout=log, stderr=log)
+            subprocess.Popen(command, cwd=base, env=env, stdout=log, stderr=log)
             for command in (
                 [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", *address],
                 [dask, "worker", "--nworkers", "2", "--nthreads", "1", "--no-dashboard", *address],
             )
         ]
         try:
-            with Client(scheduler_file=str(cluster_dir / "scheduler.json"), timeout=60) as client:
+            with Client(scheduler_file=str(base / "scheduler.json"), timeout=60) as client:
                 client.wait_for_workers(2, timeout=60)
                 yield client
         finally:
@@ -107,123 +198,123 @@ def client(cluster_dir):
                 process.wait(timeout=30)
 
 
-def test_a_grid_lands_every_cell_as_an_experiment_with_its_metrics(project):
-    output = run_command([*GRID, "--prefix", "g", *sets(SETS), "--workers", "2"], project).stdout  # a local cluster
-    cells = grid.plan_cells("g", SETS)
-    assert len(cells) == 4 and "local cluster: 2 single-threaded workers" in output and "[4/4]" in output
-    shown = experiments(project)
-    for cell in cells:
-        params = shown[cell.name]["params"]["params.yaml"]["data"]
-        assert [f"{key}={json.dumps(params[key])}" for key in ("hidden", SEED)] == list(cell.overrides)
-        assert 0 <= shown[cell.name]["metrics"]["metrics/summary.json"]["data"]["rnn"]["test_acc"]["mean"] <= 1
-        assert re.search(rf"^{re.escape(cell.name)} +ok ", output, re.MULTILINE)  # its row of the summary
-        assert len(on_remote(project, cell.name)) == 1
+def test_a_grid_lands_its_cells_retries_a_failed_push_and_reports_a_failing_cell(project, tmp, base):
+    sweep = [source(str(base / "source" / "aclImdb_v1.tar.gz"), "/missing/aclImdb_v1.tar.gz")]
+    good, bad = (cell.name for cell in plan_cells("g", sweep))
+    hook = base / "origin.git" / "hooks" / "pre-receive"  # the first push of the good cell's ref fails, as in an outage
+    hook.write_text(f"#!/bin/sh\ngrep -q '/{good}$' && [ ! -e outage ] && touch outage && exit 1\nexit 0\n")
+    hook.chmod(0o755)
+    try:
+        result = grid(
+            project, tmp, "--prefix", "g", *sets(sweep), "--workers", "2", "--logs", str(base / "logs"), check=False
+        )
+    finally:
+        hook.unlink()
+    output = result.stdout
+    assert result.returncode == 1 and "1 of 2 cells failed" in result.stderr, output + result.stderr
+    assert "local cluster: 2 single-threaded workers" in output and "Traceback" not in output + result.stderr
 
+    good_log = (base / "logs" / f"{good}.log").read_text()
+    assert "git push failed (try 1 of 3)" in good_log and good_log.count("$ git push") == 2  # retried, once
+    assert f"Running stage '{TRAIN}'" in good_log
+    accuracy = remote_summary(project, good)["rnn"]["test_acc"]["mean"]
+    assert re.search(rf"landed +rnn={accuracy:.4f} ", summary_row(output, good))  # the remote ref's metrics
+    assert len(on_remote(project, good)) == 1
+    assert good in run_command(["git", "for-each-ref", "refs/exps"], project).stdout  # pulled here
 
-def test_a_rerun_runs_nothing_and_a_repeated_cell_is_restored_from_the_run_cache(project, client):
-    cluster = ["--scheduler", client.scheduler.address]
-    output = run_command([*GRID, "--prefix", "g", *sets(SETS), *cluster], project).stdout
-    assert "4 cells from" in output and "4 already on the git remote" in output
-    assert "[1/" not in output  # no task ran
-    assert output.count("already on the remote") == 4
-
-    # The first cell's params under another name, on a worker: its training is restored, not rerun.
-    run_command([*GRID, "--prefix", "again", *sets(FIRST_CELL), *cluster], project)
-    again, first = (
-        locked_output(project, grid.cell_name(prefix, tuple(FIRST_CELL)), TRAIN_LOG) for prefix in ("again", "g")
-    )
-    assert again == first  # the same epoch timings to the microsecond: restored, not retrained
-
-
-def test_a_failing_cell_is_reported_with_its_log_while_the_others_land(project, client):
-    url = yaml.safe_load((project / "params.yaml").read_text())["data"]["url"]
-    sweep = [f"data.url={url},/missing/aclImdb_v1.tar.gz", "hidden=8"]  # the missing archive fails at download
-    command = [*GRID, "--prefix", "f", *sets(sweep), "--scheduler", client.scheduler.address]
-    result = run_command(command, project, check=False)
-    assert result.returncode == 1 and "1 of 2 cells failed" in result.stderr
-    assert "does not exist" in result.stdout  # the download stage's message, from the failed cell's log
-    good, bad = (cell.name for cell in grid.plan_cells("f", sweep))
-    assert good in experiments(project) and on_remote(project, good)
+    bad_log = (base / "logs" / f"{bad}.log").read_text()
+    assert "does not exist" in bad_log and bad_log.count("$ dvc exp run") == 1  # a failing experiment: not retried
+    assert "dvc exp run failed" in output and "does not exist" in output  # its reason and the end of its log
     assert not on_remote(project, bad)
 
-
-def test_a_cell_whose_worker_is_killed_runs_again_elsewhere_and_lands_once(project, client, cluster_dir):
-    command = [*GRID, "--prefix", "k", "-S", "hidden=16", "--scheduler", client.scheduler.address]
-    driver = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not (busy := [worker for worker, tasks in client.processing().items() if tasks]):
-        assert time.monotonic() < deadline and driver.poll() is None, "the cell never started"
-        time.sleep(0.1)
-    time.sleep(1)  # let it get going: the clone, dvc exp run
-    os.kill(client.run(os.getpid, workers=busy)[busy[0]], signal.SIGKILL)
-    output, _ = driver.communicate(timeout=180)
-    assert driver.returncode == 0, output
-    name = grid.cell_name("k", ("hidden=16",))
-    assert len(on_remote(project, name)) == 1 and name in experiments(project)
-    assert len(list(cluster_dir.glob("grid-*"))) == 1  # the killed attempt's scratch clone: it died mid-cell
+    records = {record["name"]: record for record in json.loads((base / "logs" / "summary.json").read_text())}
+    assert records[good]["status"] == "landed" and records[bad]["status"] == "failed"
+    assert 0 < records[good]["train_eval_seconds"] < records[good]["seconds"]
+    assert not scratch_clones(tmp)
 
 
-def no_cluster(*args, **kwargs):
-    raise AssertionError("a task was about to run")
+def test_a_rerun_of_a_landed_cell_runs_nothing(project, tmp, base):
+    sweep = [source(str(base / "source" / "aclImdb_v1.tar.gz"))]
+    output = grid(project, tmp, "--prefix", "g", *sets(sweep)).stdout
+    assert "1 cells from" in output and "1 already on the git remote" in output
+    assert "local cluster" not in output and "running on" not in output  # no cluster, no task
+    assert re.search(r"already on the remote +rnn=0\.\d{4} ", summary_row(output, plan_cells("g", sweep)[0].name))
 
 
-def run_grid(root: Path, *args: str) -> None:
-    """The command in this process, for the pre-flight refusals: no cluster is reached."""
-    with chdir(root):
-        grid.main(list(args))
-
-
-@pytest.mark.parametrize(
-    ("option", "message"),
-    [
-        ("hiden=8,16", "Could not override 'hiden'"),  # an unknown key
-        ("data.uri=x", "Could not override 'data.uri'"),
-        ("hidden=8,abc", "'hidden' = 'abc'"),  # a wrong type, in the second cell
-        ("loss=foo", "'loss' = 'foo'"),
-        ("hidden=[8,16", "cannot parse the -S options"),
-    ],
-)
-def test_a_wrong_value_is_refused_before_any_task(project, monkeypatch, option, message):
-    monkeypatch.setattr(grid, "connect", no_cluster)
-    with pytest.raises(StageError, match=re.escape(message)):
-        run_grid(project, "--prefix", "bad", "-S", option)
-
-
-def test_a_project_without_a_dvc_remote_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid, "connect", no_cluster)
-    root = make_grid_project(tmp_path, dvc_remote=False)
-    with pytest.raises(StageError, match="no DVC remote is configured"):
-        run_grid(root, "--prefix", "x", "-S", "hidden=8")
-
-
-def test_uncommitted_changes_and_unpushed_commits_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid, "connect", no_cluster)
-    root = make_grid_project(tmp_path)
-    (root / "params.yaml").write_text((root / "params.yaml").read_text().replace("hidden: 8", "hidden: 9"))
-    with pytest.raises(StageError, match="uncommitted changes"):
-        run_grid(root, "--prefix", "x", "-S", "hidden=8")
-    run_command([*GIT_COMMIT, "-qam", "hidden 9"], root)
-    with pytest.raises(StageError, match="is on no branch or tag of the git remote"):
-        run_grid(root, "--prefix", "x", "-S", "hidden=8")
-
-
-def test_no_git_repository_or_no_git_remote_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid, "connect", no_cluster)
-    with pytest.raises(StageError, match="is not inside a git repository"):
-        run_grid(tmp_path, "--prefix", "x")
-    root = make_dvc_project(tmp_path)
-    with pytest.raises(StageError, match="has no git remote"):
-        run_grid(root, "--prefix", "x")
-
-
-def test_cell_names_are_deterministic_ref_safe_and_list_values_are_one_value():
-    cells = grid.plan_cells(
-        "s", ["hidden=64,128", "archs=[rnn,gru]", "data.url=/a/very/long/path/to/aclImdb_v1.tar.gz"]
-    )
-    assert [cell.overrides[:2] for cell in cells] == [
-        ("hidden=64", "archs=[rnn,gru]"),
-        ("hidden=128", "archs=[rnn,gru]"),
+def test_two_grids_with_the_same_cell_at_once_land_it_once_and_both_say_who(project, tmp, base, server, client):
+    server.holding(2)  # both cells wait in their download until both have started: they run at once
+    sweep = [source(server.url("twice"))]
+    name = plan_cells("twice", sweep)[0].name
+    cluster = ["--scheduler", client.scheduler.address]
+    drivers = [
+        start_grid(project, tmp, "--prefix", "twice", *sets(sweep), *cluster, "--logs", str(base / f"twice{index}"))
+        for index in range(2)
     ]
-    assert cells[0].name.startswith("s-hidden_64-archs_rnn-gru-data.url_") and len(cells[0].name) < 60
-    assert [cell.name for cell in grid.plan_cells("s", ["seeds=[0],[1]"])] == ["s-seeds_0", "s-seeds_1"]
-    assert grid.plan_cells("s", ["hidden=64,128"]) == grid.plan_cells("s", ["hidden=64,128"])
+    server.wait_for(2)
+    server.released.set()
+    outputs = [driver.communicate(timeout=240)[0] for driver in drivers]
+    assert [driver.returncode for driver in drivers] == [0, 0], outputs
+    accuracy = remote_summary(project, name)["rnn"]["test_acc"]["mean"]
+    rows = sorted(summary_row(output, name) for output in outputs)
+    assert re.search(rf" landed +rnn={accuracy:.4f} ", rows[0]), rows  # both show the metrics of the remote's ref
+    assert re.search(rf" landed by another run +rnn={accuracy:.4f} ", rows[1]), rows
+    assert len(on_remote(project, name)) == 1
+    for index in range(2):  # trained by the first test: restored from the run cache
+        assert f"Stage '{TRAIN}' is cached - skipping run" in (base / f"twice{index}" / f"{name}.log").read_text()
+
+
+def test_sigint_to_the_driver_stops_its_running_cells_and_removes_their_clones(project, tmp, server, client):
+    server.holding(2)
+    sweep = [source(server.url("sigint0"), server.url("sigint1"))]
+    driver = start_grid(project, tmp, "--prefix", "int", *sets(sweep), "--scheduler", client.scheduler.address)
+    server.wait_for(2)  # both cells are in their download stage
+    assert len(cell_processes(tmp)) >= 4  # per cell: a supervisor, dvc exp run, the stage
+    driver.send_signal(signal.SIGINT)  # to its PID alone, not its process group
+    stdout, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130 and "Traceback" not in stdout + stderr, stdout + stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted (SIGINT): 2 running cells stopped"), stderr
+    wait_until(lambda: not cell_processes(tmp) and not scratch_clones(tmp), 10, "a cell's process or clone is left")
+
+
+def test_a_cell_over_its_timeout_is_stopped_and_fails(project, tmp, server, client):
+    server.holding(1)
+    sweep = [source(server.url("timeout"))]
+    options = ["--prefix", "slow", *sets(sweep), "--scheduler", client.scheduler.address, "--cell-timeout", "4"]
+    result = grid(project, tmp, *options, check=False)
+    assert result.returncode == 1 and "exceeded --cell-timeout (4 s)" in result.stdout, result.stdout + result.stderr
+    assert not cell_processes(tmp) and not scratch_clones(tmp)
+
+
+def test_a_killed_worker_leaves_no_process_and_its_cell_lands_once_elsewhere(project, tmp, server, client):
+    server.holding(1)  # the first attempt waits in its download; the second gets the archive at once
+    sweep = [source(server.url("killed"))]
+    driver = start_grid(project, tmp, "--prefix", "killed", *sets(sweep), "--scheduler", client.scheduler.address)
+    server.wait_for(1)
+    (busy,) = [worker for worker, tasks in client.processing().items() if tasks]
+    (attempt,) = scratch_clones(tmp)
+
+    def in_attempt() -> list[str]:
+        return [cwd for cwd in cell_processes(tmp) if cwd.startswith(str(attempt))]
+
+    assert len(in_attempt()) >= 3  # its supervisor, dvc exp run, the download stage
+    os.kill(client.run(os.getpid, workers=[busy])[busy], signal.SIGKILL)
+    wait_until(lambda: not in_attempt() and not attempt.exists(), 10, "its processes or its clone outlived it")
+    stdout, stderr = driver.communicate(timeout=240)
+    assert driver.returncode == 0, stdout + stderr
+    name = plan_cells("killed", sweep)[0].name
+    assert re.search(r" landed ", summary_row(stdout, name)) and len(on_remote(project, name)) == 1
+
+
+def test_a_dvc_remote_that_vanishes_fails_the_cell_and_is_not_created_again(project, tmp, base, server, client):
+    spare = base / "spare-remote"
+    spare.mkdir()
+    server.holding(1)
+    sweep = [source(server.url("vanished"))]
+    options = ["--prefix", "vanished", *sets(sweep), "--dvc-remote", "spare", "--scheduler", client.scheduler.address]
+    driver = start_grid(project, tmp, *options)
+    server.wait_for(1)
+    spare.rmdir()  # unmounted while the cell runs
+    server.released.set()
+    stdout, stderr = driver.communicate(timeout=240)
+    assert driver.returncode == 1 and f"the DVC remote {spare} does not exist on" in stdout, stdout + stderr
+    assert not spare.exists() and not on_remote(project, plan_cells("vanished", sweep)[0].name)

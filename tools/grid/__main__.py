@@ -1,0 +1,7 @@
+"""python -m tools.grid: see tools/grid/cli.py and docs/grid.md."""
+
+from imdb_rnn.common import run_stage
+from tools.grid.cli import main
+
+if __name__ == "__main__":
+    run_stage(main)
