@@ -47,6 +47,7 @@ for run in runs[runs["seed"] == 0].itertuples():
 in_group() {  # directory, log file, command...: run it there in the background, in a process group of its own
   local directory=$1 log=$2; shift 2
   setsid bash -c 'cd "$1" && log=$2 && shift 2 && exec "$@" > "$log" 2>&1' _ "$directory" "$log" "$@" &
+  echo "(log: $directory/$log, kept only while this script runs)" >&2
   groups+=($!)
 }
 echo "# $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, torch $(python -c 'import torch; print(torch.__version__)')"
@@ -58,9 +59,10 @@ if [[ $what == cores ]]; then
   in_group "$two_cores" exp.log taskset -c 0,1 dvc exp run -n two-cores -S 'seeds=[0]'
   wait "${groups[@]}"
   echo "## seed 0, test accuracy (best-validation epoch, last epoch)"
-  echo "### committed study"; accuracies "$root/metrics/runs.csv"
   echo "### fresh clone, taskset -c 0"; accuracies "$one_core/metrics/runs.csv"
   echo "### fresh clone, taskset -c 0,1"; accuracies "$two_cores/metrics/runs.csv"
+  echo "### committed study (metrics/runs.csv at HEAD)"
+  git show HEAD:metrics/runs.csv > "$one_core/committed.csv" && accuracies "$one_core/committed.csv"
   exit 0
 fi
 
