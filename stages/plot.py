@@ -58,8 +58,7 @@ def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     for arch in archs:
         for key in aggregated.ACCURACIES:
             stats = summary[arch][key]
-            half = stats["ci95"]
-            low, high = (math.nan, math.nan) if half is None else (stats["mean"] - half, stats["mean"] + half)
+            low, high = (math.nan if stats[end] is None else stats[end] for end in ("low", "high"))
             rows.append([arch, MEASURES[key], stats["mean"], low, high, summary[arch]["n"]])
         if arch in published.TEST_ACCURACY:
             rows.append([arch, MEASURES["report"], published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
