@@ -58,7 +58,8 @@ from tools.grid.preflight import Target, local_remote_path
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py").read_text()  # read on the driver, sent as text
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-POLL_S = 0.5
+POLL_S = 0.5  # how often a running cell checks its deadline, its cancellation and its log
+EXIT_POLL_S = 0.02  # how often it looks whether its command ended: a cell runs six, one after another
 STOP_WAIT_S = 15.0  # the supervisor's grace period (5 s) and more, before its group is given up on
 CACHE_LINKS = "reflink,hardlink,copy"  # outputs linked from the machine's cache, not copied
 RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
@@ -165,9 +166,10 @@ def _dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]  # the worker's own Python: evaluated there
 
 
-def _note(log: Path, text: str) -> None:
+def _note(log: Path, text: str, watch: Watch) -> None:
+    """A line of the cell's own in its log, prefixed with the seconds since the cell started, as its commands' lines."""
     with log.open("a") as out:
-        out.write(f"{text}\n")
+        out.write(f"[{time.time() - watch.started:8.1f}] {text}\n")
 
 
 def _last_line(log: Path) -> str:
@@ -182,7 +184,7 @@ def _run(command: list[str], cwd: Path, scratch: Path, watch: Watch) -> int:
     """
     log = scratch / "log"
     watch.doing = shlex.join(command[2:] if command[0] == sys.executable else command)
-    _note(log, f"$ {watch.doing}")
+    _note(log, f"$ {watch.doing}", watch)
     with log.open("a") as errors:
         process = subprocess.Popen(
             [sys.executable, "-c", SUPERVISOR, str(os.getpid()), str(log), str(scratch), str(watch.started), *command],
@@ -194,14 +196,17 @@ def _run(command: list[str], cwd: Path, scratch: Path, watch: Watch) -> int:
             start_new_session=True,  # a terminal's Ctrl-C does not reach it: the cell stops it
         )
     try:
+        next_check = 0.0
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # its usage, its children's included
             if pid:
                 process.returncode = os.waitstatus_to_exitcode(status)
                 watch.peak_mib = max(watch.peak_mib, usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10))
                 return process.returncode
-            watch.check(log)
-            time.sleep(POLL_S)
+            if time.monotonic() >= next_check:
+                watch.check(log)
+                next_check = time.monotonic() + POLL_S
+            time.sleep(EXIT_POLL_S)
     except BaseException:
         _stop(process)
         raise
@@ -225,7 +230,11 @@ def _retrying(what: str, attempt: Callable[[], Result | None], scratch: Path, wa
         if outcome is not None:
             return outcome
         if number < watch.options.attempts:
-            _note(scratch / "log", f"{what} failed (try {number} of {watch.options.attempts}); again in {delay:g} s")
+            _note(
+                scratch / "log",
+                f"{what} failed (try {number} of {watch.options.attempts}); again in {delay:g} s",
+                watch,
+            )
             watch.sleep(delay, scratch / "log")
             delay *= 2
     return None
@@ -238,7 +247,7 @@ def _remote_commit(target: Target, ref: str, scratch: Path, watch: Watch) -> str
         try:
             return ls_remote(target.git_url, ref)
         except GitRemoteError as error:
-            _note(scratch / "log", str(error))
+            _note(scratch / "log", str(error), watch)
             return None
 
     refs = _retrying(f"git ls-remote {target.git_url}", attempt, scratch, watch)
@@ -364,7 +373,7 @@ def _land(cell: Cell, target: Target, scratch: Path, watch: Watch) -> str:
         try:  # refused, or no answer: who has the ref now?
             return landing(target.git_url, ref, own)
         except GitRemoteError as error:
-            _note(log, str(error))
+            _note(log, str(error), watch)
             return None
 
     landed = _retrying("git push", push_ref, scratch, watch)

@@ -22,7 +22,7 @@ import threading
 import time
 
 GRACE_S = 5.0  # between SIGTERM and SIGKILL
-POLL_S = 0.2
+POLL_S = 0.02  # how often it looks whether its command ended (or its worker)
 
 
 def copy_output(pipe, log, started: float) -> None:
