@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import chdir
+from contextlib import chdir, contextmanager
 from pathlib import Path
 
 import psutil
@@ -42,7 +42,7 @@ def head(root: Path) -> str:
 
 
 def no_cluster(*args, **kwargs):
-    raise AssertionError("the cluster was about to be reached")
+    raise AssertionError("the cluster was about to be reached, or a cell to run")
 
 
 def run_grid(root: Path, *args: str) -> None:
@@ -95,8 +95,21 @@ def test_names_are_checked_against_the_commit_not_the_command(tmp_path):
         validate_cells(root, before, [Cell("new", ("archs=[rnn2]",))])
 
 
-def test_a_wrong_value_is_refused_before_the_cluster_is_reached(project, monkeypatch):
-    monkeypatch.setattr(cli, "connect", no_cluster)
+def out_of_reach(*args, **kwargs):
+    raise StageError("cannot reach the Dask scheduler")
+
+
+@contextmanager
+def reachable(*args, **kwargs):
+    yield object()
+
+
+@pytest.mark.parametrize("cluster", [out_of_reach, reachable])
+def test_a_wrong_value_is_refused_before_any_cell_runs(project, monkeypatch, cluster):
+    """The cells are validated while the cluster starts: a wrong one is the error, whether or not it is reached."""
+    monkeypatch.setattr(cli, "connect", cluster)
+    monkeypatch.setattr(cli, "check_workers", lambda client, target: None)
+    monkeypatch.setattr(cli, "run_cells", no_cluster)
     with pytest.raises(StageError, match=re.escape("'vocab_size' = 'abc'")):
         run_grid(project, "--prefix", "bad", "-S", "vocab_size=60,abc")
 

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from imdb_rnn.common import StageError
@@ -111,25 +112,32 @@ def run(args: argparse.Namespace) -> None:
     remote, remote_url, remote_options = dvc_remote(root, args.dvc_remote)
     target = Target(git_url, resolve_revision(root, args.rev, git_url), remote, remote_url, remote_options)
     cells = plan_cells(args.prefix, args.set_param)
-    validate_cells(root, target.sha, cells)
-    try:
-        on_remote = remote_experiments(target.git_url, target.sha)
-    except GitRemoteError as error:
-        raise StageError(f"cannot read the git remote {git_url}: {error}. Check the network, then rerun.") from None
-    todo = [cell for cell in cells if cell.name not in on_remote]
-    logs = (args.logs or default_logs_dir(root, args.prefix)).resolve()
-    print(
-        f"grid {args.prefix}: {len(cells)} cells from {target.sha[:7]}, {len(cells) - len(todo)} already on the "
-        f"git remote; logs in {logs}",
-        flush=True,
-    )
-    results = {cell.name: {"name": cell.name, "status": ALREADY} for cell in cells if cell.name in on_remote}
-    if todo:
-        with connect(args.scheduler, args.workers, args.connect_timeout) as client:
-            check_workers(client, target)
-            options = Options(args.cell_timeout, args.attempts, BACKOFF_S, new_topic())
-            progress = Progress(args.prefix, [cell.name for cell in todo], sys.stdout, live=sys.stdout.isatty())
-            results |= run_cells(client, todo, target, options, progress, logs)
+    with ThreadPoolExecutor(1) as pool:  # the cells are validated (a few seconds) while the cluster starts
+        validation = pool.submit(validate_cells, root, target.sha, cells)
+        try:
+            on_remote = remote_experiments(target.git_url, target.sha)
+        except GitRemoteError as error:
+            raise StageError(f"cannot read the git remote {git_url}: {error}. Check the network, then rerun.") from None
+        todo = [cell for cell in cells if cell.name not in on_remote]
+        logs = (args.logs or default_logs_dir(root, args.prefix)).resolve()
+        print(
+            f"grid {args.prefix}: {len(cells)} cells from {target.sha[:7]}, {len(cells) - len(todo)} already on the "
+            f"git remote; logs in {logs}",
+            flush=True,
+        )
+        results = {cell.name: {"name": cell.name, "status": ALREADY} for cell in cells if cell.name in on_remote}
+        try:
+            if todo:
+                with connect(args.scheduler, args.workers, args.connect_timeout) as client:
+                    validation.result()
+                    check_workers(client, target)
+                    options = Options(args.cell_timeout, args.attempts, BACKOFF_S, new_topic())
+                    progress = Progress(args.prefix, [cell.name for cell in todo], sys.stdout, live=sys.stdout.isatty())
+                    results |= run_cells(client, todo, target, options, progress, logs)
+        except StageError:
+            validation.result()  # a wrong cell is the first thing to fix, even with the cluster out of reach
+            raise
+        validation.result()
     refs = {cell.name: exp_ref(target.sha, cell.name) for cell in cells if results[cell.name]["status"] != FAILED}
     if refs:
         pull_experiments(root, args.git_remote, target.dvc_remote, list(refs.values()), args.pull_data)
