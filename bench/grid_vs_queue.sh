@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Wall time of the same 4 one-epoch experiments run three ways on this machine:
-#   1. one after another, `dvc exp run --temp` (torch's default threads);
+#   1. one after another, `dvc exp run --temp` (one thread per training: params.yaml's `threads`);
 #   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
 #   3. `python -m tools.grid` on its default LocalCluster (one single-threaded worker per core),
 #      then each grid cell's overhead: its wall time minus the seconds its train and evaluate stages
-#      ran (from the grid's summary.json; the rest is the clone, the pull, aggregate, plot, report and
-#      the push).
+#      ran (from the grid's summary.json), split into the summary stages (aggregate, plot, report, which
+#      the queue runs too) and the rest (the clone, DVC between stages, the pull and the pushes).
 # Each way trains its own seeds (FIRST..FIRST+3, then +10, then +20; FIRST is the first argument,
 # default 10), so that none restores another's runs from the run cache; a rerun takes another FIRST.
 # Needs a clean, pushed working tree, a git remote `origin` and a default DVC remote (the
@@ -56,7 +56,16 @@ echo "tools.grid, LocalCluster: ${grid} s ($(ratio "$sequential" "$grid")x the s
 python -c '
 import json, sys
 cells = [cell for cell in json.load(open(sys.argv[1])) if cell["status"] == "landed"]
-for what, key in [("wall", "seconds"), ("train + evaluate", "train_eval_seconds"), ("overhead", "overhead_seconds")]:
+for cell in cells:
+    cell["summary_seconds"] = sum(s for stage, s in cell["stage_seconds"].items() if stage in ("aggregate", "plot", "report"))
+    cell["grid_seconds"] = cell["overhead_seconds"] - cell["summary_seconds"]
+for what, key in [
+    ("wall", "seconds"),
+    ("train + evaluate", "train_eval_seconds"),
+    ("overhead", "overhead_seconds"),
+    ("  of which aggregate + plot + report", "summary_seconds"),
+    ("  the rest (clone, DVC between stages, pull, pushes)", "grid_seconds"),
+]:
     values = sorted(cell[key] for cell in cells)
     print(f"per grid cell, {what}: {values[0]:.1f} to {values[-1]:.1f} s")
 ' "$logs/summary.json"

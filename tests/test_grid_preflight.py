@@ -201,6 +201,7 @@ def test_a_cells_overhead_is_its_time_outside_train_and_evaluate():
     result = {"name": "g", "status": LANDED, "reason": "", "log": LOG, "seconds": 30.0, "host": "h"}
     (record,) = rows([Cell("g", ("hidden=8",))], {"g": result}, {"g": {"metrics/summary.json:rnn.test_acc.mean": 0.5}})
     assert (record["train_eval_seconds"], record["overhead_seconds"]) == (11.8, 18.2)
+    assert record["stage_seconds"] == {"download": 1.3, "train@rnn-0": 11.8, "aggregate": 4.7}
 
 
 def test_progress_shows_each_change_in_a_log_and_a_table_in_a_terminal():

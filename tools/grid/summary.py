@@ -4,9 +4,9 @@ The directory (--logs; by default .dvc/tmp/grid/<prefix>-<date>-<time>-<pid>/, w
   <cell>.log     each cell's full log, every line prefixed with the seconds since the cell started;
   summary.txt    the table printed at the end;
   summary.json   per cell: status, reason, wall seconds, the seconds its train and evaluate stages ran,
-                 the rest (the cell's overhead: clone, pull, the other stages, push), the peak RSS of its
-                 commands, its worker's RSS, its host and the metrics of its ref on the remote
-                 (bench/grid_vs_queue.sh reads it).
+                 the rest (the cell's overhead: clone, pull, the other stages, push), the seconds of each
+                 stage that ran, the peak RSS of its commands, its worker's RSS, its host and the metrics
+                 of its ref on the remote (bench/grid_vs_queue.sh reads it).
 """
 
 import json
@@ -66,10 +66,12 @@ def rows(cells: list[Cell], results: dict[str, dict], metrics: dict[str, dict]) 
         keys = ("name", "status", "reason", "seconds", "peak_rss_mib", "worker_rss_mib", "host")
         record = {key: result.get(key) for key in keys}
         if "log" in result:
-            training = sum(s for stage, s in stage_seconds(result["log"]).items() if stage.startswith(TRAINING))
+            stages = stage_seconds(result["log"])
+            training = sum(s for stage, s in stages.items() if stage.startswith(TRAINING))
             record |= {
                 "train_eval_seconds": round(training, 1),
                 "overhead_seconds": round(result["seconds"] - training, 1),
+                "stage_seconds": stages,
             }
         records.append(record | {"metrics": metrics.get(cell.name, {})})
     return records
