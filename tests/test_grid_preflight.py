@@ -6,6 +6,7 @@ project is the tiny one of tests/test_grid.py (a bare git remote, a directory DV
 
 import io
 import json
+import os
 import re
 import shutil
 import signal
@@ -24,6 +25,7 @@ from test_grid import GRID, make_grid_project, wait_until
 
 from imdb_rnn.common import StageError
 from tools.grid import cli, preflight
+from tools.grid.cell import command_env
 from tools.grid.landing import FAILED, LANDED
 from tools.grid.plan import Cell, plan_cells, validate_cells
 from tools.grid.progress import HEARTBEAT_S, Progress
@@ -254,6 +256,17 @@ def test_the_supervisor_takes_its_command_group_down_when_the_worker_dies(tmp_pa
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     wait_until(lambda: not sleeps(scratch) and not scratch.exists(), 10, "the command outlived its worker")
+
+
+def test_a_cells_commands_run_without_what_the_nanny_set_for_its_worker(monkeypatch):
+    """The nanny's MALLOC_TRIM_THRESHOLD_ slowed the cells' trainings by 70% (docs/grid.md, Speed)."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as dask's distributed.nanny.pre-spawn-environ sets it
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.setenv("AWS_PROFILE", "grid")  # the worker's own environment reaches the commands
+    env = command_env()
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert (env["OMP_NUM_THREADS"], env["AWS_PROFILE"], env["GIT_TERMINAL_PROMPT"]) == ("1", "grid", "0")
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
 
 
 def sleeps(scratch: Path) -> list[psutil.Process]:

@@ -153,8 +153,8 @@ def command_env() -> dict[str, str]:
     """The environment of a cell's commands: the worker's, less what Dask's nanny sets for its worker process
     alone, with one thread each (a worker runs one cell per thread) and this Python first on PATH.
 
-    The nanny's MALLOC_TRIM_THRESHOLD_=65536 hands freed memory back to the system at once: a torch
-    training that inherits it ran 1.6 times as long (docs/grid.md, Speed).
+    The nanny's MALLOC_TRIM_THRESHOLD_=65536 hands freed memory back to the system at once: the cells'
+    trainings that inherited it took 1.7 times as long per epoch (docs/grid.md, Speed).
     """
     nanny_only = dask.config.get("distributed.nanny.pre-spawn-environ", {})
     inherited = {key: value for key, value in git_env().items() if key not in nanny_only}
