@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import chi2, t
 
 from bench import coverage
 from imdb_rnn import significance, stats
@@ -68,6 +69,17 @@ def test_accuracy_of_two_runs_of_four_reviews_by_hand():
     v, ms_e = 0.6875 / 3, 0.125
     assert result.mean == 0.625 and result.seed_parts == ((pytest.approx(0.03125 / 2), 1),)
     assert result.test_var == pytest.approx((v - ms_e / 2) / 4) == pytest.approx(1 / 24)
+
+
+def test_the_distributions_are_scipy_stats_bit_for_bit():
+    """stats takes them from scipy.special (a faster import): the same functions scipy.stats calls."""
+    for df in np.concatenate([np.linspace(0.5, 200, 400), np.arange(1, 30)]):
+        assert stats.t_quantile(df) == t.ppf(0.975, df) and stats.t_quantile(df, 0.9) == t.ppf(0.95, df)
+        assert stats.Estimate(3, 0.5, None, ((0.01**2, df),)).tail(0.013) == t.sf(0.013 / math.sqrt(0.01**2), df)
+    two_parts = stats.Estimate(3, 0.5, None, ((0.01**2, 2.5), (0.02**2, 7)))
+    grid = (np.arange(64) + 0.5) / 64  # 64 x 64 = stats.GRID points
+    first, second = 0.01**2 * 2.5 / chi2.ppf(grid, 2.5), 0.02**2 * 7 / chi2.ppf(grid, 7)
+    assert np.array_equal(two_parts._scales, np.sqrt((first[:, None] + second[None, :]).ravel()))
 
 
 def test_the_interval_integrates_each_parts_chi_square_uncertainty():
