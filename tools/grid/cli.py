@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from tools.grid.landing import (
     ref_metrics,
     remote_experiments,
 )
-from tools.grid.plan import plan_cells, validate_cells
+from tools.grid.plan import Cell, plan_cells, validate_cells
 from tools.grid.preflight import Target, dvc_remote, find_root, git_remote_url, resolve_revision
 from tools.grid.progress import Progress
 from tools.grid.summary import default_logs_dir, report_failures, rows, table, write_summary
@@ -105,6 +106,18 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
 
 
+def _run_on_cluster(
+    args: argparse.Namespace, target: Target, todo: list[Cell], logs: Path, validated: Callable[[], None]
+) -> dict[str, dict]:
+    """Connect to the cluster, wait until the cells are `validated`, check the workers, run the cells."""
+    with connect(args.scheduler, args.workers, args.connect_timeout) as client:
+        validated()
+        check_workers(client, target)
+        options = Options(args.cell_timeout, args.attempts, BACKOFF_S, new_topic())
+        progress = Progress(args.prefix, [cell.name for cell in todo], sys.stdout, live=sys.stdout.isatty())
+        return run_cells(client, todo, target, options, progress, logs)
+
+
 def run(args: argparse.Namespace) -> None:
     """Check everything, run the cells not yet on the git remote, pull them all here, print a summary."""
     root = find_root()
@@ -128,12 +141,7 @@ def run(args: argparse.Namespace) -> None:
         results = {cell.name: {"name": cell.name, "status": ALREADY} for cell in cells if cell.name in on_remote}
         try:
             if todo:
-                with connect(args.scheduler, args.workers, args.connect_timeout) as client:
-                    validation.result()
-                    check_workers(client, target)
-                    options = Options(args.cell_timeout, args.attempts, BACKOFF_S, new_topic())
-                    progress = Progress(args.prefix, [cell.name for cell in todo], sys.stdout, live=sys.stdout.isatty())
-                    results |= run_cells(client, todo, target, options, progress, logs)
+                results |= _run_on_cluster(args, target, todo, logs, validation.result)
         except StageError:
             validation.result()  # a wrong cell is the first thing to fix, even with the cluster out of reach
             raise
