@@ -3,28 +3,25 @@
     python -m tools.ablations run [-j 2]    # queue every experiment of ablations.yaml and run the queue
     python -m tools.ablations report        # reports/ablations.md and its per-seed values, via tools.compare
 
-`run` queues one `dvc exp run --queue -n <name> -S ...` per experiment (its params, its archs and seeds) and
-starts DVC's queue with -j workers (each training on `threads` threads, params.yaml), then waits until the
-queue is empty; an experiment that already exists is replaced (`--force`). Each queued experiment runs
-in a copy of the project, where DVC 3.67 did not restore stages from the run cache: `run` trains every
-run again (20 runs of lstm_manual, about an hour on 2 cores). To rebuild an experiment whose runs are in
-the run cache, run it in the workspace instead, with the same options: `dvc exp run -n <name> -S ...`.
+`run` runs one DVC experiment per entry (`dvc exp run --queue -n <name> -S ...`: its params, its archs and
+seeds) on DVC's queue, -j at once (each training on `threads` threads, params.yaml), with the progress, the
+interruption and the resumption of tools/exp_queue.py: an experiment that already exists is replaced, and
+every run that DVC's run cache holds (an interrupted `run`'s finished ones) is restored, not trained again.
 """
 
 import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ruamel.yaml import YAML, YAMLError
 
 from imdb_rnn.common import StageError, run_stage
+from tools.exp_queue import Experiment, Queue, interruptible, run_queued
 
 STUDY_FILE = Path("ablations.yaml")
 REPORT = Path("reports/ablations.md")
-POLL_SECONDS = 30
 
 
 def load_study(path: Path = STUDY_FILE) -> dict:
@@ -54,31 +51,13 @@ def set_options(study: dict, experiment: dict) -> list[str]:
     return [option for key, value in values.items() for option in ("-S", f"{key}={override(value)}")]
 
 
-def dvc(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StageError(f"`dvc {' '.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
-    return result
-
-
-def pending(status: str) -> list[str]:
-    """The names of the queued or running experiments in `dvc queue status`'s table."""
-    rows = [line.split() for line in status.splitlines()]
-    return [row[1] for row in rows if len(row) >= 4 and row[-1] in ("Queued", "Running")]
-
-
 def run(study: dict, jobs: int) -> None:
-    for name, experiment in study["experiments"].items():
-        dvc("exp", "run", "--queue", "--force", "-n", name, *set_options(study, experiment))
-        print(f"queued {name}: {' '.join(set_options(study, experiment)[1::2])}")
-    dvc("queue", "start", "-j", str(jobs))
-    started = time.monotonic()
-    while waiting := pending(dvc("queue", "status").stdout):
-        print(f"{(time.monotonic() - started) / 60:.0f} min: waiting for {', '.join(waiting)}", flush=True)
-        time.sleep(POLL_SECONDS)
-    failed = [line for line in dvc("queue", "status").stdout.splitlines() if line.rstrip().endswith("Failed")]
-    if failed:
-        raise StageError(f"experiments failed: {'; '.join(failed)}; see `dvc queue logs <name>`")
+    """Every experiment of the study on DVC's queue, `jobs` at once (tools/exp_queue.py)."""
+    experiments = [
+        Experiment(name, set_params=tuple(set_options(study, experiment)[1::2]))
+        for name, experiment in study["experiments"].items()
+    ]
+    run_queued(Queue(Path.cwd()), experiments, jobs)
     print("every experiment ran; next: python -m tools.ablations report")
 
 
@@ -95,7 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     study = load_study()
     if args.action == "run":
-        run(study, args.jobs)
+        with interruptible():
+            run(study, args.jobs)
     else:
         report(study)
 

@@ -1,0 +1,110 @@
+"""tools.regenerate (and tools/exp_queue.py under it): N trainings at once on DVC's queue, the workspace then
+exactly what a plain `dvc repro` leaves, an interruption that leaves nothing running and resumes.
+
+Three copies of one tiny project, each with the same archive: one reproduced by `dvc repro`, one by the
+command, one by the command interrupted after its first finished run and then run again.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY_MODEL, make_dvc_project, run_command
+
+# Outputs that record wall time (each epoch's seconds, the training minutes) differ between any two trainings.
+TIMED_OUTPUTS = ("metrics/train", "metrics/runs.csv", "reports/results.md")
+PARAMS = TINY_MODEL | {"epochs": 1, "archs": ["rnn"], "seeds": [0, 1]}
+
+
+def lock_without_timings(root: Path) -> dict:
+    """dvc.lock with the hashes of the outputs that record wall time blanked, wherever they appear."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            if entry["path"].startswith(TIMED_OUTPUTS):
+                entry.pop("md5"), entry.pop("size"), entry.pop("nfiles", None)
+    return lock
+
+
+def processes_in(root: Path) -> list[str]:
+    """The command lines of the processes (other than this one) whose working directory lies under root."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")).is_relative_to(root):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def regenerate(root: Path, *options: str) -> subprocess.CompletedProcess:
+    return run_command([sys.executable, "-m", "tools.regenerate", "-j", "2", *options], root)
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> dict[str, Path]:
+    """The project reproduced by plain `dvc repro`, and a fresh copy of it for each way of running the command."""
+    base = tmp_path_factory.mktemp("regenerate")
+    plain = make_dvc_project(base / "plain", **PARAMS)
+    copies = {}
+    for name in ("command", "interrupted"):
+        copies[name] = base / name
+        run_command(["git", "clone", "-q", str(plain), str(copies[name])], base)
+    run_command(["dvc", "repro"], plain)
+    return {"plain": plain, **copies}
+
+
+def test_the_command_leaves_what_dvc_repro_leaves(projects):
+    output = regenerate(projects["command"]).stdout
+    assert "to train, 2 at once: rnn-0, rnn-1" in output
+    root = projects["command"]
+    assert lock_without_timings(root) == lock_without_timings(projects["plain"])
+    for output_file in ("models/rnn-0.pt", "models/rnn-1.pt", "metrics/summary.json", "metrics/correct.npz"):
+        assert (root / output_file).read_bytes() == (projects["plain"] / output_file).read_bytes(), output_file
+    assert "up to date" in run_command(["dvc", "status"], root).stdout
+    assert "No experiment tasks" in run_command(["dvc", "queue", "status"], root).stdout
+    assert run_command(["dvc", "exp", "list"], root).stdout.strip() == ""  # the per-run experiments are gone
+    assert processes_in(root) == []
+
+
+def test_an_interrupted_command_stops_everything_then_resumes(projects):
+    root = projects["interrupted"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = root.parent / "interrupted.log"
+    with log.open("w") as output:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "tools.regenerate", "-j", "1"], cwd=root, env=env, stdout=output, stderr=output
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while "success: regenerate-" not in log.read_text():
+                assert command.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+        finally:
+            command.send_signal(signal.SIGINT)  # Ctrl-C
+            exit_status = command.wait(timeout=90)
+    assert exit_status == 130, log.read_text()
+    assert "run the same command to resume" in log.read_text()
+    assert processes_in(root) == []
+    assert not (root / "models").exists() or not any((root / "models").glob("*.pt"))  # nothing partial
+    finished = log.read_text().split("success: regenerate-")[1].split()[0]
+    output = regenerate(root).stdout
+    assert f"restored from DVC's run cache: {finished}" in output
+    assert f"to train, 2 at once: {({'rnn-0', 'rnn-1'} - {finished}).pop()}" in output
+    assert lock_without_timings(root) == lock_without_timings(projects["plain"])
+    assert "up to date" in run_command(["dvc", "status"], root).stdout
+    assert processes_in(root) == []
+
+
+def test_a_wrong_job_count_is_refused_by_name(projects):
+    result = run_command([sys.executable, "-m", "tools.regenerate", "-j", "0"], projects["plain"], check=False)
+    assert result.returncode == 1
+    assert "-j 0" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,199 @@
+"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting.
+
+`run_queued` queues each experiment (`dvc exp run --queue`), starts DVC's queue with N workers (`dvc queue
+start -j N`) and waits for it. Every stage an experiment runs lands in DVC's run cache, so a later
+`dvc repro` or `dvc exp run` with the same stage restores it instead of training it again; that is how
+`tools.regenerate` and `tools.ablations run` resume after an interruption.
+
+Ctrl-C, SIGTERM or a failed experiment stops everything it queued: waiting experiments are removed, running
+ones are interrupted (DVC signals the whole process group of each), DVC's workers are stopped, and the
+command waits until they are gone. A stage writes its outputs atomically (imdb_rnn/common.py), so nothing
+partial is left, and the queue's temporary copies are DVC's to remove.
+"""
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from imdb_rnn.common import StageError
+
+POLL_SECONDS = 2.0
+LOG_SECONDS = 60.0  # how often the progress line is printed when the output is not a terminal
+STOP_SECONDS = 60.0  # how long a stopped queue may take to end its workers and tasks
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One `dvc exp run --queue -n name -S option... target...`."""
+
+    name: str
+    set_params: tuple[str, ...] = ()  # -S values, e.g. "hidden=128"
+    targets: tuple[str, ...] = ()  # the stages to run (with their upstream); none: the whole pipeline
+
+
+def elapsed(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C ends the command with one line and exit status 130 instead of a traceback.
+
+    By then `run_queued` has stopped everything it started (SIGTERM, which `run_stage` turns into SystemExit,
+    goes through the same cleanup).
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted: every run it started was stopped; run the same command to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+class Queue:
+    """DVC's experiment queue of the project at `root`, through DVC's Python API."""
+
+    def __init__(self, root: Path) -> None:
+        from dvc.repo import Repo  # DVC takes a second to import: only when a queue is used
+
+        self.repo = Repo(str(root))
+        self.celery = self.repo.experiments.celery_queue
+
+    def status(self) -> dict[str, str]:
+        """Each queued, running or finished experiment's status (Queued, Running, Success, Failed), by name."""
+        return {task["name"]: task["status"] for task in self.celery.status() if task.get("name")}
+
+    def put(self, experiment: Experiment) -> None:
+        self.repo.experiments.run(
+            targets=list(experiment.targets) or None,
+            params=list(experiment.set_params),
+            queue=True,
+            name=experiment.name,
+        )
+
+    def restore(self, stages: list[str]) -> bool:
+        """Check out the outputs of `stages` from DVC's run cache, in order; False at the first one it lacks."""
+        from dvc.stage.cache import RunCacheNotFoundError
+
+        with self.repo.lock:
+            for name in stages:
+                try:
+                    self.repo.stage_cache.restore(self.repo.stage.collect(name)[0])
+                except RunCacheNotFoundError:
+                    return False
+        return True
+
+    def saved(self) -> set[str]:
+        """The names of the experiments of the project's HEAD."""
+        return {name for experiments in self.repo.experiments.ls().values() for name, _ in experiments}
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Remove the experiments `names` (those that exist) and their entries in the queue."""
+        names = set(names)
+        if in_queue := names & set(self.status()):
+            self.celery.remove(sorted(in_queue))
+        if saved := names & self.saved():
+            self.repo.experiments.remove(exp_names=sorted(saved))
+
+    def start(self, jobs: int) -> None:
+        self.celery.start_workers(jobs)
+
+    def processes(self) -> list[int]:
+        """The process IDs of DVC's queue workers and experiment runs that are still alive."""
+        from dvc_task.proc.manager import ProcessManager
+
+        alive = []
+        for manager in (ProcessManager(self.celery.wdir), self.celery.proc):
+            for _, info in manager.processes():
+                try:
+                    os.kill(info.pid, 0)
+                    alive.append(info.pid)
+                except ProcessLookupError:
+                    pass
+        return alive
+
+    def stop(self, names: list[str]) -> None:
+        """Stop the workers, remove `names` still waiting, interrupt those running, and wait until all have ended."""
+        self.celery.shutdown()  # workers take no new experiment and end after their current one
+        status = self.status()
+        if waiting := [name for name in names if status.get(name) == "Queued"]:
+            self.celery.remove(waiting)
+        if running := [name for name in names if status.get(name) == "Running"]:
+            self.celery.kill(running)  # SIGINT to each run's process group: its stage exits through `finally`
+        deadline = time.monotonic() + STOP_SECONDS
+        while self.processes():
+            if time.monotonic() > deadline:
+                self.celery.shutdown(kill=True)
+                raise StageError(f"DVC's queue did not stop within {STOP_SECONDS:.0f} s: see `dvc queue status`")
+            time.sleep(0.5)
+
+
+class Progress:
+    """Which experiments are done, running (with their time) and waiting: a bar in a terminal, lines in a log."""
+
+    def __init__(self, names: list[str], jobs: int) -> None:
+        self.names, self.started, self.done = names, {}, set()
+        self.bar = tqdm(total=len(names), unit="run", desc=f"{jobs} at once", disable=not sys.stderr.isatty())
+        self.last_line = time.monotonic()
+
+    def update(self, status: dict[str, str]) -> None:
+        now = time.monotonic()
+        for name in self.names:
+            if status.get(name) == "Running" and name not in self.started:
+                self.started[name] = now
+                self.bar.write(f"started: {name}")
+            if status.get(name) in ("Success", "Failed") and name not in self.done:
+                self.done.add(name)
+                self.bar.write(f"{status[name].lower()}: {name} ({elapsed(now - self.started.get(name, now))})")
+        running = [name for name in self.names if status.get(name) == "Running"]
+        waiting = len(self.names) - len(self.done) - len(running)
+        running_text = ", ".join(f"{name} {elapsed(now - self.started[name])}" for name in running) or "none"
+        line = f"done {len(self.done)}/{len(self.names)}; running: {running_text}; waiting: {waiting}"
+        self.bar.n = len(self.done)
+        self.bar.set_postfix_str(line.split("; ", 1)[1])
+        if self.bar.disable and now - self.last_line >= LOG_SECONDS:
+            print(line, flush=True)
+            self.last_line = now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_queued(queue: Queue, experiments: list[Experiment], jobs: int) -> None:
+    """Run `experiments` on DVC's queue, `jobs` at once; StageError naming those that failed."""
+    if not experiments:
+        return
+    names = [experiment.name for experiment in experiments]
+    if busy := [name for name, state in queue.status().items() if state in ("Queued", "Running")]:
+        raise StageError(
+            f"DVC's queue already holds {', '.join(busy)}: wait for it or clear it (`dvc queue remove --queued`, "
+            "`dvc queue kill <name>`), then run this again"
+        )
+    queue.remove(names)  # an earlier attempt's: a name must be unique (`dvc exp run --force` would retrain every stage)
+    try:
+        for experiment in experiments:
+            queue.put(experiment)
+        queue.start(jobs)
+        progress = Progress(names, jobs)
+        try:
+            while len(progress.done) < len(names):
+                time.sleep(POLL_SECONDS)
+                status = queue.status()
+                progress.update(status)
+                if failed := [name for name in names if status.get(name) == "Failed"]:
+                    raise StageError(
+                        f"{', '.join(failed)} failed: see `dvc queue logs {failed[0]}`; the others were stopped"
+                    )
+        finally:
+            progress.close()
+    except BaseException:  # a failed run, Ctrl-C, SIGTERM (SystemExit through run_stage)
+        print("stopping DVC's queue (waiting experiments removed, running ones interrupted) ...", flush=True)
+        queue.stop(names)
+        raise
+    queue.celery.shutdown()
