@@ -33,6 +33,7 @@ class Params(StageParams):
     loss: str
     device: Literal["auto", "cpu", "cuda"]
     threads: int = Field(gt=0)
+    portable_numerics: bool
 
 
 def scores(logits: Tensor, labels: Tensor, loss_fn: LossFunction) -> dict:
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("seed", type=int)
     args = parser.parse_args()
     check_choice("archs", args.arch, architectures.NAMES)
-    environment.set_threads(params.threads)
+    environment.configure(params.threads, params.portable_numerics)
     name, path = run_name(args.arch, args.seed), model_file(args.arch, args.seed)
     checkpoint = load_checkpoint(path)
     if checkpoint.vocab != load_vocab():

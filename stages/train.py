@@ -44,6 +44,7 @@ class Params(StageParams):
     weight_decay: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
     threads: int = Field(gt=0)
+    portable_numerics: bool
 
 
 def encoding() -> dict:
@@ -57,7 +58,7 @@ def encoding() -> dict:
 
 def train(arch: str, seed: int, params: Params) -> dict:
     """Train `arch` from `seed` with `params`; write its log and checkpoint; return the summary."""
-    environment.set_threads(params.threads)
+    environment.configure(params.threads, params.portable_numerics)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(params.device)

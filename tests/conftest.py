@@ -15,10 +15,15 @@ import numpy as np
 import pytest
 import yaml
 
+from imdb_rnn import environment
+
 # The tests run on two workers (pytest -n 2, pyproject.toml), each training tiny models and starting
 # DVC and Dask processes: one thread each, so that they never oversubscribe the CPU.
 for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
+# The stages' portable numerics, in effect before this process computes anything: the tests train and evaluate
+# in process, after other computations, where environment.configure could no longer switch them on.
+os.environ.update(environment.PORTABLE_NUMERICS)
 
 PROJECT = Path(__file__).resolve().parent.parent
 POSITIVE = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
