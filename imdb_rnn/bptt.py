@@ -2,11 +2,17 @@
 
 Each hand-written layer (rnn_manual, lstm_manual, gru_manual in imdb_rnn/architectures/) runs the whole
 sequence in one torch.autograd.Function:
-  forward:  the input projection of all T steps is one matrix product; a Python loop over t then does
-            only the recurrence, one h_{t-1} @ W_hh^T per step plus a few fused, in-place elementwise ops.
+  forward:  blocks of BLOCK steps: the input projection of a block's steps is one matrix product, written
+            just before the block's steps read it, so it is still in cache; a Python loop over t then
+            does only the recurrence, one h_{t-1} @ W_hh^T per step plus a few fused, in-place
+            elementwise ops. Every tanh is computed as 2 sigmoid(2a) - 1, with the weights of its rows
+            doubled: torch's sigmoid is about six times faster than its tanh on CPU.
   backward: backpropagation through time by hand; a reverse loop finds each step's gate gradients and
             dh_{t-1}, and the gradients of x, W_ih, W_hh and the biases are then one product or sum over
             all T steps at once (`input_grads`).
+Without gradients to compute (evaluation), the same forward loop keeps nothing for backward: its gates
+go into one block's buffer, reused for every block, and its other per-step buffers into one row each
+(`per_step`), so nothing of size T x B leaves the cache but the outputs.
 At these sizes (B = H = 64) each op in the loops costs a few microseconds of Python and dispatch overhead,
 about as much as its arithmetic, so the loops use as few ops as possible: outputs go into preallocated
 buffers, the derivative factors that do not depend on the incoming gradient are prepared outside the
@@ -24,6 +30,9 @@ from torch.autograd.function import FunctionCtx
 # The LSTM and GRU backward passes prepare the derivative factors of this many steps at a time, into one
 # small buffer that stays in cache, instead of (T, B, 4H) tensors for the whole sequence.
 BLOCK = 16
+# The forward pass projects the inputs of as many steps at a time as fill this many floats (1 MiB, a core's
+# L2 cache on the build machine): 16 steps of an LSTM at B = H = 64, one step at B = 1024.
+FORWARD_BLOCK_FLOATS = 2**18
 
 
 def regroup(tensor: Tensor, order: tuple[int, ...]) -> Tensor:
@@ -39,6 +48,36 @@ def sigmoid_grad(s: Tensor, out: Tensor) -> Tensor:
 def tanh_grad(t: Tensor, out: Tensor) -> Tensor:
     """1 - t^2, tanh's derivative where it equals t, written into out (no temporaries)."""
     return torch.addcmul(t.new_ones(()), t, t, value=-1, out=out)
+
+
+def forward_block(step_floats: int) -> int:
+    """Steps per forward block, when a step's gates are `step_floats` floats (B times the number of gate columns)."""
+    return max(1, FORWARD_BLOCK_FLOATS // step_floats)
+
+
+def forward_blocks(T: int, steps: int) -> list[tuple[int, int]]:
+    """(start, stop) of the blocks of at most `steps` steps that cover 0..T-1, in order."""
+    return [(start, min(start + steps, T)) for start in range(0, T, steps)]
+
+
+def step_rows(T: int, steps: int, for_backward: bool) -> int:
+    """Rows of a forward buffer: one per step when backward needs them all, else one block's, reused."""
+    return T if for_backward else min(steps, T)
+
+
+def per_step(buffer: Tensor, T: int) -> list[Tensor]:
+    """Step t's row of `buffer` for t = 0..T-1: row t if it has a row per step, else row t % rows (reused).
+
+    Indexing a list is far cheaper than indexing a tensor, so the loops make these views once.
+    """
+    rows = buffer.unbind(0)
+    return [rows[t % len(rows)] for t in range(T)]
+
+
+def project(x: Tensor, start: int, stop: int, w_ih_t: Tensor, bias: Tensor, gates: Tensor) -> None:
+    """x_t W_ih^T + bias of the steps start..stop-1 (a forward block), into their rows of gates (as per_step's)."""
+    first = start % len(gates)
+    torch.addmm(bias, x[start:stop].flatten(0, 1), w_ih_t, out=gates[first : first + stop - start].flatten(0, 1))
 
 
 def blocks(T: int) -> list[tuple[int, int]]:
@@ -82,7 +121,7 @@ def input_grads(
 class ManualRecurrence(nn.Module):
     """A one-layer recurrent layer whose whole sequence is one autograd Function; parameters as nn.*Cell."""
 
-    function: type[torch.autograd.Function]
+    function: type[torch.autograd.Function]  # with run(x, w_ih, w_hh, b_ih, b_hh, for_backward) -> (out, saved)
     num_gates: int
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
@@ -102,8 +141,15 @@ class ManualRecurrence(nn.Module):
             nn.init.uniform_(param, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (T, B, input_size) -> h_1..h_T (T, B, hidden_size)."""
-        return self.function.apply(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        """x (T, B, input_size) -> h_1..h_T (T, B, hidden_size).
+
+        Without gradients to compute (inference_mode, no_grad, or nothing requiring grad), the pass keeps
+        nothing for backward.
+        """
+        inputs = (x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if torch.is_grad_enabled() and any(tensor.requires_grad for tensor in inputs):
+            return self.function.apply(*inputs)
+        return self.function.run(*inputs, for_backward=False)[0]
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
