@@ -8,8 +8,9 @@ sequence in one torch.autograd.Function:
             elementwise ops. Every tanh is computed as 2 sigmoid(2a) - 1, with the weights of its rows
             doubled: torch's sigmoid is about six times faster than its tanh on CPU.
   backward: backpropagation through time by hand; a reverse loop finds each step's gate gradients and
-            dh_{t-1}, and the gradients of x, W_ih, W_hh and the biases are then one product or sum over
-            all T steps at once (`input_grads`).
+            dh_{t-1} in blocks of BLOCK steps, and the gradients of x, W_ih, W_hh and the biases are then
+            one product or sum over all the block's steps at once (`InputGrads`), while its gate
+            gradients are still in cache.
 Without gradients to compute (evaluation), the same forward loop keeps nothing for backward: its gates
 go into one block's buffer, reused for every block, and its other per-step buffers into one row each
 (`per_step`), so nothing of size T x B leaves the cache but the outputs.
@@ -90,32 +91,49 @@ def previous_states(out: Tensor) -> list[Tensor]:
     return [out.new_zeros(out.shape[1:]), *out.unbind(0)]
 
 
-def input_grads(
-    ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor, d_x: Tensor, d_h: Tensor | None = None
-) -> tuple:
-    """The gradients of (x, W_ih, W_hh, b_ih, b_hh), None where not needed, from those of all steps' gates.
+class InputGrads:
+    """The gradients of (x, W_ih, W_hh, b_ih, b_hh), None where not needed, added up block by block.
 
-    d_x (T, B, G) is the gradient of x_t W_ih^T + b_ih and d_h that of h_{t-1} W_hh^T + b_hh, gates in the
-    order of the rows of w_ih and W_hh; d_h = None means d_h = d_x (the RNN and the LSTM add the two up).
+    The reverse loop calls `add` as soon as it has a block's gate gradients, which are then still in
+    cache: for the block's steps, d_x (steps, B, G) is the gradient of x_t W_ih^T + b_ih and d_h that of
+    h_{t-1} W_hh^T + b_hh, gates in the order of the rows of w_ih and W_hh; d_h = None means d_h = d_x (the
+    RNN and the LSTM add the two up).
     dx_t = d_x,t W_ih;  dW_ih = sum_t d_x,t^T x_t;  dW_hh = sum_t d_h,t^T h_{t-1} (h_0 = 0: step 0 adds
     nothing);  db_ih = sum_t d_x,t;  db_hh = sum_t d_h,t.
     """
-    need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
-    B = x.shape[1]
-    shared = d_h is None
-    d_x = d_x.flatten(0, 1)
-    d_h = d_x if shared else d_h.flatten(0, 1)
-    grad_x = (d_x @ w_ih).view_as(x) if need_x else None
-    grad_w_ih = d_x.t() @ x.flatten(0, 1) if need_w_ih else None
-    grad_w_hh = d_h[B:].t() @ out[:-1].flatten(0, 1) if need_w_hh else None
-    grad_b_ih = d_x.sum(0) if need_b_ih else None
-    if not need_b_hh:
-        grad_b_hh = None
-    elif shared and grad_b_ih is not None:
-        grad_b_hh = grad_b_ih.clone()
-    else:
-        grad_b_hh = d_h.sum(0)
-    return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+    def __init__(self, ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor) -> None:
+        self.x, self.w_ih, self.out = x, w_ih, out
+        need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
+        G, H = w_ih.shape[0], out.shape[2]
+        self.grad_x = x.new_empty(x.shape) if need_x else None
+        self.grad_w_ih = w_ih.new_zeros(w_ih.shape) if need_w_ih else None
+        self.grad_w_hh = w_ih.new_zeros(G, H) if need_w_hh else None
+        self.grad_b_ih = w_ih.new_zeros(G) if need_b_ih else None
+        self.grad_b_hh = w_ih.new_zeros(G) if need_b_hh else None
+
+    def add(self, start: int, stop: int, d_x: Tensor, d_h: Tensor | None = None) -> None:
+        """Add the part of the steps start..stop-1, whose gate gradients are d_x and d_h."""
+        B = self.x.shape[1]
+        sum_x = d_x.sum((0, 1))
+        sum_h = sum_x if d_h is None else d_h.sum((0, 1))
+        d_x = d_x.flatten(0, 1)
+        d_h = d_x if d_h is None else d_h.flatten(0, 1)
+        if self.grad_x is not None:
+            torch.mm(d_x, self.w_ih, out=self.grad_x[start:stop].flatten(0, 1))
+        if self.grad_w_ih is not None:
+            self.grad_w_ih.addmm_(d_x.t(), self.x[start:stop].flatten(0, 1))
+        first = max(start, 1)  # h_0 = 0: step 0 adds nothing to dW_hh
+        if self.grad_w_hh is not None and first < stop:
+            self.grad_w_hh.addmm_(d_h[(first - start) * B :].t(), self.out[first - 1 : stop - 1].flatten(0, 1))
+        if self.grad_b_ih is not None:
+            self.grad_b_ih.add_(sum_x)
+        if self.grad_b_hh is not None:
+            self.grad_b_hh.add_(sum_h)
+
+    def result(self) -> tuple:
+        """(dx, dW_ih, dW_hh, db_ih, db_hh), as autograd wants them from backward."""
+        return self.grad_x, self.grad_w_ih, self.grad_w_hh, self.grad_b_ih, self.grad_b_hh
 
 
 class ManualRecurrence(nn.Module):

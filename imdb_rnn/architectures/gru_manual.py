@@ -6,11 +6,11 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
     BLOCK,
+    InputGrads,
     ManualRecurrence,
     blocks,
     forward_block,
     forward_blocks,
-    input_grads,
     per_step,
     previous_states,
     project,
@@ -102,6 +102,8 @@ class GRUFunction(torch.autograd.Function):
         # What dh_t multiplies to give dn_x and dz, and what dn_x multiplies to give dr and dn_h, for one
         # block of steps.
         dh_to_block, dn_x_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 2, H)
+        # The input side sees the columns as (n, r, z): regroup W_ih to match, and the results back.
+        grads = InputGrads(ctx, x, regroup(w_ih, (2, 0, 1)), out)
         for start, stop in blocks(T):
             steps = slice(start, stop)
             dh_to, dn_x_to = dh_to_block[: stop - start], dn_x_to_block[: stop - start]
@@ -118,10 +120,8 @@ class GRUFunction(torch.autograd.Function):
                 dh.addmm_(d_hidden[t + 1], w_hh)
                 torch.mul(dh_col, dh_to[k], out=d_nx_z[t])
                 torch.mul(dn_x[t], dn_x_to[k], out=d_r_nh[t])
-        # The input side sees the columns as (n, r, z): regroup W_ih to match, and the results back.
-        grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = input_grads(
-            ctx, x, regroup(w_ih, (2, 0, 1)), out, d[:T, :, : 3 * H], d[:T, :, H:]
-        )
+            grads.add(start, stop, d[steps, :, : 3 * H], d[steps, :, H:])
+        grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = grads.result()
         if grad_w_ih is not None:
             grad_w_ih = regroup(grad_w_ih, (1, 2, 0))
         if grad_b_ih is not None:

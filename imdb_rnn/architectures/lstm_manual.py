@@ -6,11 +6,11 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
     BLOCK,
+    InputGrads,
     ManualRecurrence,
     blocks,
     forward_block,
     forward_blocks,
-    input_grads,
     per_step,
     previous_states,
     project,
@@ -90,6 +90,7 @@ class LSTMFunction(torch.autograd.Function):
         # What dh_t multiplies (to give its part of dc_t, and do), and what dc_t multiplies (to give its
         # part of dc_{t-1}, and di, df, dg), for one block of steps.
         dh_to_block, dc_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 4, H)
+        grads = InputGrads(ctx, x, w_ih, out)
         for start, stop in blocks(T):
             steps = slice(start, stop)
             dh_to, dc_to = dh_to_block[: stop - start], dc_to_block[: stop - start]
@@ -107,7 +108,8 @@ class LSTMFunction(torch.autograd.Function):
                 torch.addcmul(dc_carry[t + 1], dh, dh_to_dc[k], out=dc)
                 torch.mul(dc_col, dc_to[k], out=d_c_ifg[t])
                 torch.mul(dh, dh_to_do[k], out=d_o[t])
-        return input_grads(ctx, x, w_ih, out, dgates[:T])
+            grads.add(start, stop, dgates[steps])
+        return grads.result()
 
 
 class ManualLSTM(ManualRecurrence):

@@ -5,10 +5,11 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
+    InputGrads,
     ManualRecurrence,
+    blocks,
     forward_block,
     forward_blocks,
-    input_grads,
     previous_states,
     project,
     tanh_grad,
@@ -52,10 +53,13 @@ class RNNFunction(torch.autograd.Function):
         da[T].zero_()
         da_t = da.unbind(0)
         dh = out.new_empty(B, H)
-        for t in reversed(range(T)):
-            torch.addmm(grad[t], da_t[t + 1], w_hh, out=dh)
-            torch.mul(dh, dtanh[t], out=da_t[t])
-        return input_grads(ctx, x, w_ih, out, da[:T])
+        grads = InputGrads(ctx, x, w_ih, out)
+        for start, stop in blocks(T):
+            for t in reversed(range(start, stop)):
+                torch.addmm(grad[t], da_t[t + 1], w_hh, out=dh)
+                torch.mul(dh, dtanh[t], out=da_t[t])
+            grads.add(start, stop, da[start:stop])
+        return grads.result()
 
 
 class ManualRNN(ManualRecurrence):
