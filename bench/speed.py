@@ -14,10 +14,12 @@ For every architecture it times, side by side in one run (bench/timing.py):
   padded length, the report's model, the same optimizer and loss, evaluation under torch.no_grad in
   batches of the same size, and for the `*_manual` architectures the report's naive hand-written cells.
 
-Each epoch and evaluation pass runs `--repeats` times after a one-batch warm-up; the median is
-reported. Ratios: manual / torch time of the project's code, each hand-written layer against its
-twin (the goal: at most 1.25x on CPU, 3x on GPU), and reference / project time per architecture (the
-speedup over the report's loop).
+Every loop is warmed up (one batch), then `--repeats` rounds each time every loop once, one after the
+other, so that a drift of the machine lands on all alike; the median is reported with the range of
+the repeats. Ratios (of the medians, with the range of the per-round ratios): manual / torch time of
+the project's code, each hand-written layer against its twin (the goal: at most 1.0x on CPU, train
+and eval, and 3x on GPU), and reference / project time per architecture (the speedup over the
+report's loop).
 
 Data (bench/reviews.py): the tokenized training split (data/processed/train.safetensors; its reviews
 drawn in a seeded order, reused when --reviews asks for more) or, without it or with --synthetic,
@@ -35,7 +37,7 @@ import pandas as pd
 import torch
 
 from bench.reviews import load_reviews
-from bench.timing import LOOPS, SEED, Setup, measure, ratios
+from bench.timing import SEED, Setup, measure, ratios
 from imdb_rnn import architectures, environment
 from imdb_rnn.common import run_stage
 from imdb_rnn.loops import EVAL_BATCH_SIZE, resolve_device
@@ -69,13 +71,34 @@ def print_report(report: dict) -> None:
         f"(padding excluded), seq_len {config['seq_len']}; batch {config['batch_size']}, hidden {config['hidden']}, "
         f"embed {config['embed_dim']}; median of {config['repeats']}\n"
     )
-    results = pd.DataFrame(report["results"]).drop(columns=["train_seconds_runs", "eval_seconds_runs"])
-    print(results.to_markdown(index=False, floatfmt=("", "", ".3f", ",.0f", ".3f", ",.0f")))
+    results = pd.DataFrame(report["results"])
+    for part in ("train", "eval"):
+        results[f"{part}_range"] = results.pop(f"{part}_seconds_runs").map(lambda runs: spread(runs, ".3f"))
+    columns = ["arch", "mode", "train_seconds", "train_range", "train_tokens_per_s", "eval_seconds", "eval_range"]
+    print(
+        results[[*columns, "eval_tokens_per_s"]].to_markdown(
+            index=False, floatfmt=("", "", ".3f", "", ",.0f", ".3f", "", ",.0f")
+        )
+    )
     if report["manual_vs_torch"]:
-        print("\nmanual / torch epoch time, project code (goal: train ratio at most the goal)\n")
-        print(pd.DataFrame(report["manual_vs_torch"]).to_markdown(index=False, floatfmt=".2f"))
+        print("\nmanual / torch time, project code (goal: train and eval ratios at most the goal)\n")
+        print(ratio_table(report["manual_vs_torch"]))
     print("\nreference / project time (speedup over the report's loop)\n")
-    print(pd.DataFrame(report["reference_vs_project"]).to_markdown(index=False, floatfmt=".2f"))
+    print(ratio_table(report["reference_vs_project"]))
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """min-max of a measurement's repeats, e.g. "0.91-0.95"."""
+    return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+
+def ratio_table(rows: list[dict]) -> str:
+    """Ratios as markdown, each with the range of its per-round values (the rounds of bench/timing.py)."""
+    table = pd.DataFrame(rows)
+    for part in ("train", "eval"):
+        table[f"{part}_ratio_runs"] = table[f"{part}_ratio_runs"].map(lambda runs: spread(runs, ".2f"))
+    table = table.rename(columns={"train_ratio_runs": "train_range", "eval_ratio_runs": "eval_range"})
+    return table.to_markdown(index=False, floatfmt=".2f")
 
 
 def positive(text: str) -> int:
@@ -121,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     split, vocab_size, source = load_reviews(ROOT, args.reviews, SEED, args.synthetic, args.seq_len, args.vocab_size)
     setup = Setup(args.embed_dim, args.hidden, args.batch_size, args.lr, args.weight_decay, device, args.repeats)
-    results = [measure(arch, mode, split, vocab_size, setup) for arch in dict.fromkeys(args.archs) for mode in LOOPS]
+    results = measure(list(dict.fromkeys(args.archs)), split, vocab_size, setup)
     manual_vs_torch, reference_vs_project = ratios(results, device)
     report = {
         "machine": machine(device),
@@ -137,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             "hidden": args.hidden,
             "embed_dim": args.embed_dim,
             "repeats": args.repeats,
-            "statistic": "median",
+            "statistic": "median; *_runs: every round's value, the rounds interleaving every loop",
             "seed": SEED,
         },
         "results": results,

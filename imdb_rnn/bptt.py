@@ -2,11 +2,18 @@
 
 Each hand-written layer (rnn_manual, lstm_manual, gru_manual in imdb_rnn/architectures/) runs the whole
 sequence in one torch.autograd.Function:
-  forward:  the input projection of all T steps is one matrix product; a Python loop over t then does
-            only the recurrence, one h_{t-1} @ W_hh^T per step plus a few fused, in-place elementwise ops.
+  forward:  blocks of BLOCK steps: the input projection of a block's steps is one matrix product, written
+            just before the block's steps read it, so it is still in cache; a Python loop over t then
+            does only the recurrence, one h_{t-1} @ W_hh^T per step plus a few fused, in-place
+            elementwise ops. Every tanh is computed as 2 sigmoid(2a) - 1, with the weights of its rows
+            doubled: torch's sigmoid is about six times faster than its tanh on CPU.
   backward: backpropagation through time by hand; a reverse loop finds each step's gate gradients and
-            dh_{t-1}, and the gradients of x, W_ih, W_hh and the biases are then one product or sum over
-            all T steps at once (`input_grads`).
+            dh_{t-1} in blocks of BLOCK steps, and the gradients of x, W_ih, W_hh and the biases are then
+            one product or sum over all the block's steps at once (`InputGrads`), while its gate
+            gradients are still in cache.
+Without gradients to compute (evaluation), the same forward loop keeps nothing for backward: its gates
+go into one block's buffer, reused for every block, and its other per-step buffers into one row each
+(`per_step`), so nothing of size T x B leaves the cache but the outputs.
 At these sizes (B = H = 64) each op in the loops costs a few microseconds of Python and dispatch overhead,
 about as much as its arithmetic, so the loops use as few ops as possible: outputs go into preallocated
 buffers, the derivative factors that do not depend on the incoming gradient are prepared outside the
@@ -24,6 +31,9 @@ from torch.autograd.function import FunctionCtx
 # The LSTM and GRU backward passes prepare the derivative factors of this many steps at a time, into one
 # small buffer that stays in cache, instead of (T, B, 4H) tensors for the whole sequence.
 BLOCK = 16
+# The forward pass projects the inputs of as many steps at a time as fill this many floats (1 MiB, a core's
+# L2 cache on the build machine): 16 steps of an LSTM at B = H = 64, one step at B = 1024.
+FORWARD_BLOCK_FLOATS = 2**18
 
 
 def regroup(tensor: Tensor, order: tuple[int, ...]) -> Tensor:
@@ -41,6 +51,36 @@ def tanh_grad(t: Tensor, out: Tensor) -> Tensor:
     return torch.addcmul(t.new_ones(()), t, t, value=-1, out=out)
 
 
+def forward_block(step_floats: int) -> int:
+    """Steps per forward block, when a step's gates are `step_floats` floats (B times the number of gate columns)."""
+    return max(1, FORWARD_BLOCK_FLOATS // step_floats)
+
+
+def forward_blocks(T: int, steps: int) -> list[tuple[int, int]]:
+    """(start, stop) of the blocks of at most `steps` steps that cover 0..T-1, in order."""
+    return [(start, min(start + steps, T)) for start in range(0, T, steps)]
+
+
+def step_rows(T: int, steps: int, for_backward: bool) -> int:
+    """Rows of a forward buffer: one per step when backward needs them all, else one block's, reused."""
+    return T if for_backward else min(steps, T)
+
+
+def per_step(buffer: Tensor, T: int) -> list[Tensor]:
+    """Step t's row of `buffer` for t = 0..T-1: row t if it has a row per step, else row t % rows (reused).
+
+    Indexing a list is far cheaper than indexing a tensor, so the loops make these views once.
+    """
+    rows = buffer.unbind(0)
+    return [rows[t % len(rows)] for t in range(T)]
+
+
+def project(x: Tensor, start: int, stop: int, w_ih_t: Tensor, bias: Tensor, gates: Tensor) -> None:
+    """x_t W_ih^T + bias of the steps start..stop-1 (a forward block), into their rows of gates (as per_step's)."""
+    first = start % len(gates)
+    torch.addmm(bias, x[start:stop].flatten(0, 1), w_ih_t, out=gates[first : first + stop - start].flatten(0, 1))
+
+
 def blocks(T: int) -> list[tuple[int, int]]:
     """(start, stop) of the blocks of at most BLOCK steps that cover 0..T-1, the last block first."""
     return [(max(stop - BLOCK, 0), stop) for stop in range(T, 0, -BLOCK)]
@@ -51,38 +91,55 @@ def previous_states(out: Tensor) -> list[Tensor]:
     return [out.new_zeros(out.shape[1:]), *out.unbind(0)]
 
 
-def input_grads(
-    ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor, d_x: Tensor, d_h: Tensor | None = None
-) -> tuple:
-    """The gradients of (x, W_ih, W_hh, b_ih, b_hh), None where not needed, from those of all steps' gates.
+class InputGrads:
+    """The gradients of (x, W_ih, W_hh, b_ih, b_hh), None where not needed, added up block by block.
 
-    d_x (T, B, G) is the gradient of x_t W_ih^T + b_ih and d_h that of h_{t-1} W_hh^T + b_hh, gates in the
-    order of the rows of w_ih and W_hh; d_h = None means d_h = d_x (the RNN and the LSTM add the two up).
+    The reverse loop calls `add` as soon as it has a block's gate gradients, which are then still in
+    cache: for the block's steps, d_x (steps, B, G) is the gradient of x_t W_ih^T + b_ih and d_h that of
+    h_{t-1} W_hh^T + b_hh, gates in the order of the rows of w_ih and W_hh; d_h = None means d_h = d_x (the
+    RNN and the LSTM add the two up).
     dx_t = d_x,t W_ih;  dW_ih = sum_t d_x,t^T x_t;  dW_hh = sum_t d_h,t^T h_{t-1} (h_0 = 0: step 0 adds
     nothing);  db_ih = sum_t d_x,t;  db_hh = sum_t d_h,t.
     """
-    need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
-    B = x.shape[1]
-    shared = d_h is None
-    d_x = d_x.flatten(0, 1)
-    d_h = d_x if shared else d_h.flatten(0, 1)
-    grad_x = (d_x @ w_ih).view_as(x) if need_x else None
-    grad_w_ih = d_x.t() @ x.flatten(0, 1) if need_w_ih else None
-    grad_w_hh = d_h[B:].t() @ out[:-1].flatten(0, 1) if need_w_hh else None
-    grad_b_ih = d_x.sum(0) if need_b_ih else None
-    if not need_b_hh:
-        grad_b_hh = None
-    elif shared and grad_b_ih is not None:
-        grad_b_hh = grad_b_ih.clone()
-    else:
-        grad_b_hh = d_h.sum(0)
-    return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+    def __init__(self, ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor) -> None:
+        self.x, self.w_ih, self.out = x, w_ih, out
+        need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
+        G, H = w_ih.shape[0], out.shape[2]
+        self.grad_x = x.new_empty(x.shape) if need_x else None
+        self.grad_w_ih = w_ih.new_zeros(w_ih.shape) if need_w_ih else None
+        self.grad_w_hh = w_ih.new_zeros(G, H) if need_w_hh else None
+        self.grad_b_ih = w_ih.new_zeros(G) if need_b_ih else None
+        self.grad_b_hh = w_ih.new_zeros(G) if need_b_hh else None
+
+    def add(self, start: int, stop: int, d_x: Tensor, d_h: Tensor | None = None) -> None:
+        """Add the part of the steps start..stop-1, whose gate gradients are d_x and d_h."""
+        B = self.x.shape[1]
+        sum_x = d_x.sum((0, 1))
+        sum_h = sum_x if d_h is None else d_h.sum((0, 1))
+        d_x = d_x.flatten(0, 1)
+        d_h = d_x if d_h is None else d_h.flatten(0, 1)
+        if self.grad_x is not None:
+            torch.mm(d_x, self.w_ih, out=self.grad_x[start:stop].flatten(0, 1))
+        if self.grad_w_ih is not None:
+            self.grad_w_ih.addmm_(d_x.t(), self.x[start:stop].flatten(0, 1))
+        first = max(start, 1)  # h_0 = 0: step 0 adds nothing to dW_hh
+        if self.grad_w_hh is not None and first < stop:
+            self.grad_w_hh.addmm_(d_h[(first - start) * B :].t(), self.out[first - 1 : stop - 1].flatten(0, 1))
+        if self.grad_b_ih is not None:
+            self.grad_b_ih.add_(sum_x)
+        if self.grad_b_hh is not None:
+            self.grad_b_hh.add_(sum_h)
+
+    def result(self) -> tuple:
+        """(dx, dW_ih, dW_hh, db_ih, db_hh), as autograd wants them from backward."""
+        return self.grad_x, self.grad_w_ih, self.grad_w_hh, self.grad_b_ih, self.grad_b_hh
 
 
 class ManualRecurrence(nn.Module):
     """A one-layer recurrent layer whose whole sequence is one autograd Function; parameters as nn.*Cell."""
 
-    function: type[torch.autograd.Function]
+    function: type[torch.autograd.Function]  # with run(x, w_ih, w_hh, b_ih, b_hh, for_backward) -> (out, saved)
     num_gates: int
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
@@ -102,8 +159,15 @@ class ManualRecurrence(nn.Module):
             nn.init.uniform_(param, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (T, B, input_size) -> h_1..h_T (T, B, hidden_size)."""
-        return self.function.apply(x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        """x (T, B, input_size) -> h_1..h_T (T, B, hidden_size).
+
+        Without gradients to compute (inference_mode, no_grad, or nothing requiring grad), the pass keeps
+        nothing for backward.
+        """
+        inputs = (x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if torch.is_grad_enabled() and any(tensor.requires_grad for tensor in inputs):
+            return self.function.apply(*inputs)
+        return self.function.run(*inputs, for_backward=False)[0]
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

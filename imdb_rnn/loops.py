@@ -10,7 +10,11 @@ from imdb_rnn.common import StageError
 from imdb_rnn.data import Batch
 from imdb_rnn.losses import LossFunction
 
-EVAL_BATCH_SIZE = 1024  # reviews per evaluation batch: no gradients, so memory allows many
+# Reviews per evaluation batch. Not more: nn.LSTM's CPU kernel (oneDNN) projects the inputs of all T steps
+# at once, (T, B, 4H) floats that leave the cache beyond a few hundred reviews (200 MB at 1,024, where it
+# took 1.4x its time per token at 128); the hand-written layers, whose per-step ops cost the same at any
+# batch size, want no fewer (docs/performance.md).
+EVAL_BATCH_SIZE = 256
 
 
 def resolve_device(name: str) -> torch.device:

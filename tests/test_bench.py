@@ -24,9 +24,16 @@ CPU = torch.device("cpu")
 
 
 def timings(train: dict[tuple[str, str], float], evaluation: dict[tuple[str, str], float]) -> list[dict]:
-    """measure's results with made-up seconds, per (arch, mode)."""
+    """measure's results with made-up seconds, per (arch, mode): two rounds, 10% apart, the median between."""
     return [
-        {"arch": arch, "mode": mode, "train_seconds": seconds, "eval_seconds": evaluation[arch, mode]}
+        {
+            "arch": arch,
+            "mode": mode,
+            "train_seconds": seconds,
+            "eval_seconds": evaluation[arch, mode],
+            "train_seconds_runs": [seconds * 0.95, seconds * 1.05],
+            "eval_seconds_runs": [evaluation[arch, mode] * 0.95, evaluation[arch, mode] * 1.05],
+        }
         for (arch, mode), seconds in train.items()
     ]
 
@@ -44,28 +51,39 @@ def test_ratios_of_made_up_timings():
             "manual": "lstm_manual",
             "torch": "lstm",
             "train_ratio": 1.5,
+            "train_ratio_runs": pytest.approx([1.5, 1.5]),  # round by round
             "eval_ratio": 1.5,
-            "goal": 1.25,
+            "eval_ratio_runs": pytest.approx([1.5, 1.5]),
+            "goal": 1.0,
             "meets_goal": False,
         }
     ]
-    assert reference_vs_project == [
-        {"arch": "lstm", "train_ratio": 1.25, "eval_ratio": 1.25},
-        {"arch": "lstm_manual", "train_ratio": 4.0, "eval_ratio": 2.0},
+    assert [(row["arch"], row["train_ratio"], row["eval_ratio"]) for row in reference_vs_project] == [
+        ("lstm", 1.25, 1.25),
+        ("lstm_manual", 4.0, 2.0),
     ]
 
 
+def test_the_ratios_spread_is_that_of_the_rounds():
+    results = timings(TRAIN, EVAL)
+    results[2]["train_seconds_runs"] = [5.4, 6.6]  # lstm_manual, project: against lstm's 3.8 and 4.2
+    (found,), _ = timing.ratios(results, CPU)
+    assert found["train_ratio_runs"] == pytest.approx([5.4 / 3.8, 6.6 / 4.2])
+
+
 @pytest.mark.parametrize(
-    ("key", "seconds", "row", "expected"),
+    ("key", "train", "evaluation", "expected", "meets_goal"),
     [
-        ("lstm_manual", 5.0, "train_ratio", 1.25),  # exactly the goal: met
-        ("lstm", 8.0, "train_ratio", 0.75),  # the twin's time is the denominator
+        ("lstm_manual", 4.0, 2.0, 1.0, True),  # exactly the goal, train and eval: met
+        ("lstm_manual", 4.0, 3.0, 1.0, False),  # trains within the goal but evaluates slower: not met
+        ("lstm", 8.0, 4.0, 0.75, True),  # the twin's time is the denominator
     ],
 )
-def test_a_changed_timing_changes_its_ratio_only(key, seconds, row, expected):
-    manual_vs_torch, _ = timing.ratios(timings({**TRAIN, (key, "project"): seconds}, EVAL), CPU)
+def test_a_changed_timing_changes_its_ratio_only(key, train, evaluation, expected, meets_goal):
+    changed_train, changed_eval = {**TRAIN, (key, "project"): train}, {**EVAL, (key, "project"): evaluation}
+    manual_vs_torch, _ = timing.ratios(timings(changed_train, changed_eval), CPU)
     (found,) = manual_vs_torch
-    assert found[row] == expected and found["eval_ratio"] == 1.5 and found["meets_goal"]
+    assert found["train_ratio"] == expected and found["meets_goal"] == meets_goal
 
 
 def test_the_goal_on_a_gpu_is_three_times():
@@ -79,25 +97,46 @@ def test_a_manual_layer_without_its_twin_measured_has_no_ratio():
     assert manual_vs_torch == [] and [row["arch"] for row in reference_vs_project] == ["lstm_manual"]
 
 
+def fake_loops(monkeypatch, calls: list) -> None:
+    """LOOPS whose loops record (arch, mode, train/eval, deterministic setting) instead of running."""
+    for mode in timing.LOOPS:
+
+        def build(arch, *_, mode=mode):
+            def loop(part):
+                return lambda: calls.append((arch, mode, part, torch.are_deterministic_algorithms_enabled()))
+
+            return loop("train"), loop("eval")
+
+        monkeypatch.setitem(timing.LOOPS, mode, build)
+
+
+def test_measure_interleaves_every_loop_in_each_round_and_restores_the_deterministic_setting(monkeypatch):
+    calls = []
+    fake_loops(monkeypatch, calls)
+    setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=2)
+    assert not torch.are_deterministic_algorithms_enabled()
+    timing.measure(["lstm", "lstm_manual"], {"lengths": torch.tensor([5])}, 50, setup)
+    assert not torch.are_deterministic_algorithms_enabled()
+    one_round = [
+        (arch, mode, part, mode == "project")  # the project's loops run deterministic, as stages/train.py
+        for arch in ("lstm", "lstm_manual")
+        for mode in ("project", "reference")
+        for part in ("train", "eval")
+    ]
+    assert calls == one_round * 2
+
+
 def test_measure_reports_the_median_and_real_tokens(monkeypatch):
-    seconds = iter([3.0, 0.5, 1.0, 0.9, 1.5, 0.6])  # train, eval, train, eval, ...
-    monkeypatch.setitem(timing.LOOPS, "project", lambda *_: (None, None))
+    seconds = iter([3.0, 0.5, 1.0, 0.9, 1.5, 0.6])  # train, eval of round 1, of round 2, ...
+    monkeypatch.setattr(timing, "LOOPS", {"project": lambda *_: (None, None)})
     monkeypatch.setattr(timing, "timed", lambda run, device: next(seconds))
     split = {"lengths": torch.tensor([30, 10, 60])}  # 100 real tokens, whatever the padded length
     setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=3)
-    result = timing.measure("lstm", "project", split, 50, setup)
+    (result,) = timing.measure(["lstm"], split, 50, setup)
     assert (result["train_seconds"], result["eval_seconds"]) == (1.5, 0.6)  # not the means
     assert result["train_seconds_runs"] == [3.0, 1.0, 1.5] and result["eval_seconds_runs"] == [0.5, 0.9, 0.6]
     assert result["train_tokens_per_s"] == pytest.approx(100 / 1.5)
     assert result["eval_tokens_per_s"] == pytest.approx(100 / 0.6)
-
-
-def test_measure_restores_the_deterministic_setting(monkeypatch):
-    monkeypatch.setitem(timing.LOOPS, "project", lambda *_: (lambda: None, lambda: None))
-    setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=1)
-    assert not torch.are_deterministic_algorithms_enabled()
-    timing.measure("lstm", "project", {"lengths": torch.tensor([5])}, 50, setup)
-    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def copy_weights(naive: torch.nn.Module, layer: torch.nn.RNNBase, gates: list[str]) -> None:
@@ -185,4 +224,4 @@ def test_the_module_prints_tables(tmp_path):
     assert (
         output.startswith("machine: ") and "| rnn_manual | project" in output and "| rnn        | reference" in output
     )
-    assert "manual / torch" in output and "reference / project" in output
+    assert "manual / torch" in output and "reference / project" in output and "train_range" in output

@@ -4,22 +4,41 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from imdb_rnn.bptt import ManualRecurrence, input_grads, previous_states, tanh_grad
+from imdb_rnn.bptt import (
+    InputGrads,
+    ManualRecurrence,
+    blocks,
+    forward_block,
+    forward_blocks,
+    previous_states,
+    project,
+    tanh_grad,
+)
 
 
 class RNNFunction(torch.autograd.Function):
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) over a whole sequence; returns h_1..h_T."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+    def run(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor, for_backward: bool) -> tuple:
+        """h_1..h_T, and the tensors that backward needs (empty unless `for_backward`)."""
         T, B, E = x.shape
-        H = w_hh.shape[1]
-        out = torch.addmm(b_ih + b_hh, x.reshape(T * B, E), w_ih.t()).view(T, B, H)
-        w_hh_t = w_hh.t()
+        # tanh(a) = 2 sigmoid(2a) - 1, and torch's sigmoid is about six times faster than its tanh on CPU:
+        # with every row doubled, each step is a sigmoid_, a mul_ and a sub_.
+        one, two = x.new_tensor(1), x.new_tensor(2)  # as tensors: an op with a Python number costs twice as much
+        w_ih_t, bias, w_hh_t = w_ih.t() * 2, (b_ih + b_hh) * 2, w_hh.t() * 2
+        out = x.new_empty(T, B, w_hh.shape[1])  # each step's pre-activation, then its state
         h, h_prev = out.unbind(0), previous_states(out)
-        for t in range(T):
-            h[t].addmm_(h_prev[t], w_hh_t).tanh_()
-        ctx.save_for_backward(x, w_ih, w_hh, out)
+        for start, stop in forward_blocks(T, forward_block(B * w_hh.shape[1])):
+            project(x, start, stop, w_ih_t, bias, out)
+            for t in range(start, stop):
+                h[t].addmm_(h_prev[t], w_hh_t).sigmoid_().mul_(two).sub_(one)
+        return out, (x, w_ih, w_hh) if for_backward else ()
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+        out, saved = RNNFunction.run(x, w_ih, w_hh, b_ih, b_hh, for_backward=True)
+        ctx.save_for_backward(*saved, out)
         return out
 
     @staticmethod
@@ -34,10 +53,13 @@ class RNNFunction(torch.autograd.Function):
         da[T].zero_()
         da_t = da.unbind(0)
         dh = out.new_empty(B, H)
-        for t in reversed(range(T)):
-            torch.addmm(grad[t], da_t[t + 1], w_hh, out=dh)
-            torch.mul(dh, dtanh[t], out=da_t[t])
-        return input_grads(ctx, x, w_ih, out, da[:T])
+        grads = InputGrads(ctx, x, w_ih, out)
+        for start, stop in blocks(T):
+            for t in reversed(range(start, stop)):
+                torch.addmm(grad[t], da_t[t + 1], w_hh, out=dh)
+                torch.mul(dh, dtanh[t], out=da_t[t])
+            grads.add(start, stop, da[start:stop])
+        return grads.result()
 
 
 class ManualRNN(ManualRecurrence):
