@@ -30,7 +30,7 @@ from imdb_rnn.common import StageError, atomic_output, run_stage
 from imdb_rnn.data import batches, load_split, load_vocab, trims_batches
 from imdb_rnn.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
 from imdb_rnn.losses import LOSS_FUNCTIONS, is_diverged
-from imdb_rnn.params import StageParams, check_choice, load_params
+from imdb_rnn.params import StageParams, check_choice, check_seed, load_params
 from imdb_rnn.paths import STATS_FILE, model_file, run_name, train_log_dir
 
 
@@ -161,12 +161,13 @@ def main() -> None:
     check_choice("pooling", params.pooling, POOLINGS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch")
-    parser.add_argument("seed", type=int)
+    parser.add_argument("seed")
     args = parser.parse_args()
     check_choice("archs", args.arch, architectures.NAMES)
-    summary = train(args.arch, args.seed, params)
+    seed = check_seed(args.seed)
+    summary = train(args.arch, seed, params)
     print(
-        f"{run_name(args.arch, args.seed)}: best val acc {summary['best_val_acc']:.4f} at epoch "
+        f"{run_name(args.arch, seed)}: best val acc {summary['best_val_acc']:.4f} at epoch "
         f"{summary['best_epoch']}, {summary['train_minutes']:.1f} min"
     )
 

@@ -42,6 +42,7 @@ RERUNS = {
     "imdb_rnn/params.py": EVERY_STAGE,
     "imdb_rnn/paths.py": EVERY_STAGE,
     "imdb_rnn/runs.py": ["aggregate"],
+    "imdb_rnn/epochs.py": ["evaluate@*"],
     "imdb_rnn/aggregated.py": SUMMARIES,
     "imdb_rnn/stats.py": SUMMARIES,
     "imdb_rnn/significance.py": ["report"],
