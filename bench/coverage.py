@@ -38,9 +38,9 @@ ESTIMANDS = ("accuracy of A", "B − A, paired by seed", "B − A, independent s
 class Model:
     """The simulated truth: review difficulty, seed luck and the second configuration's shift (logits)."""
 
-    review_mean: float = 6.8
-    review_sd: float = 6.0
-    seed_sd: float = 0.1
+    review_mean: float = 5.56
+    review_sd: float = 4.8
+    seed_sd: float = 0.08
     shift: float = 0.15
     review_shift_sd: float = 1.0
     seed_correlation: float = 0.5

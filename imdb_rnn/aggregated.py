@@ -1,10 +1,12 @@
-"""Read what the aggregate stage wrote, for plot, report and tools.compare: they read no per-run file.
+"""Read what the aggregate stage wrote, for plot, report and the tools: they read no per-run file.
 
-Also the layout of metrics/correct.npz and of the differences in metrics/summary.json, written by the
-aggregate stage with the helpers here, so that the format is defined once.
+Also the layout of those files, so that it is defined once: the headline (metrics/summary.json, DVC's
+metrics file), the estimates behind it (metrics/estimates.json) and packed per-review results
+(metrics/correct.npz; the ablations' reports/ablations.npz uses the same packing).
 """
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -12,24 +14,40 @@ import pandas as pd
 
 from imdb_rnn import stats
 from imdb_rnn.common import StageError, missing_input, read_json
-from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, RUNS_FILE, SUMMARY_FILE
+from imdb_rnn.epochs import BY_KEY, BY_REVIEW_KEY, EPOCHS
+from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
 
-# The two test accuracies of a run, as evaluate writes them, and which model each measures.
-ACCURACIES = {"test_acc": "best-validation epoch", "final_test_acc": "last epoch"}
-# Their per-review results' names in metrics/predictions/<run>.npz and metrics/correct.npz.
-EPOCHS = {"test_acc": "best", "final_test_acc": "last"}
-# summary.json keeps the difference other − base of two architectures at diff.<other>.vs.<base>.<accuracy>:
+# estimates.json keeps the difference other − base of two architectures at diff.<other>.vs.<base>.<epoch key>:
 # nested keys, never a name split on a character that an architecture's name may hold.
 DIFF, VERSUS = "diff", "vs"
-REVIEWS_KEY = "n_reviews"  # correct.npz: how many test reviews each packed array holds
+RUNS = "runs"  # estimates.json: runs.<arch>.<seed>.{<epoch keys>, diverged}
+HEADLINE_FIELDS = ("mean", "low", "high")  # summary.json: per arch n and, per epoch key, these
+REVIEWS_KEY = "n_reviews"  # a packed .npz: how many test reviews each packed array holds
 
-# Per architecture, seed and accuracy key: whether the run classified each test review right.
+# Per architecture, seed and epoch key: whether the run classified each test review right.
 Correct = dict[str, dict[int, dict[str, np.ndarray]]]
 
 
+def headline(estimates: Mapping) -> dict:
+    """summary.json from estimates.json: per arch its n and, at both epochs, the mean and the 95% interval's ends."""
+    archs = [arch for arch in estimates if arch not in (DIFF, RUNS)]
+    return {
+        arch: {
+            "n": estimates[arch]["n"],
+            **{epoch.key: {field: estimates[arch][epoch.key][field] for field in HEADLINE_FIELDS} for epoch in EPOCHS},
+        }
+        for arch in archs
+    }
+
+
 def summary() -> dict:
-    """Per architecture n, means and intervals; the differences; every run's accuracies (metrics/summary.json)."""
+    """The headline: per architecture n and, at both epochs, the mean and its 95% interval (metrics/summary.json)."""
     return read_json(SUMMARY_FILE, "aggregate")
+
+
+def estimates() -> dict:
+    """Per arch n, diverged and every estimate's fields; every pair's differences; every run (metrics/estimates.json)."""
+    return read_json(ESTIMATES_FILE, "aggregate")
 
 
 def _csv(path) -> pd.DataFrame:
@@ -49,14 +67,14 @@ def runs() -> pd.DataFrame:
     return _csv(RUNS_FILE)
 
 
-def estimate(summary: dict, arch: str, key: str) -> stats.Estimate:
-    """The estimate of `arch`'s mean accuracy `key` that the summary holds."""
-    return stats.from_fields(summary[arch]["n"], summary[arch][key])
+def estimate(estimates: dict, arch: str, key: str) -> stats.Estimate:
+    """The estimate of `arch`'s mean accuracy at epoch key `key` that estimates.json holds."""
+    return stats.from_fields(estimates[arch]["n"], estimates[arch][key])
 
 
-def difference(summary: dict, base: str, other: str, key: str) -> stats.Estimate:
-    """The summary's paired difference other − base in accuracy `key` (whichever way round it was stored)."""
-    differences = summary[DIFF]
+def difference(estimates: dict, base: str, other: str, key: str) -> stats.Estimate:
+    """The paired difference other − base at epoch key `key` (whichever way round estimates.json stored it)."""
+    differences = estimates[DIFF]
     if base in differences.get(other, {}).get(VERSUS, {}):
         entry = differences[other][VERSUS][base][key]
         return stats.from_fields(entry["n"], entry)
@@ -75,35 +93,45 @@ def review_count(correct: Correct) -> int:
     return lengths.pop()
 
 
-def pack_correct(correct: Correct) -> dict[str, np.ndarray]:
-    """The arrays of correct.npz: `<arch>/<seed>/<best|last>`, bits packed, and how many reviews each holds."""
+def pack_correct(groups: Mapping[str, Correct]) -> dict[str, np.ndarray]:
+    """The arrays of a packed .npz: `[<group>/]<arch>/<seed>/<best|last>`, bits packed, and `n_reviews`.
+
+    `groups` maps a group's name to its runs; the group "" (the study's, in correct.npz) adds no prefix.
+    """
     packed = {
-        f"{arch}/{seed}/{EPOCHS[key]}": np.packbits(right)
+        f"{group}/" * bool(group) + f"{arch}/{seed}/{BY_KEY[key].review_key}": np.packbits(right)
+        for group, correct in groups.items()
         for arch, by_seed in correct.items()
         for seed, by_key in by_seed.items()
         for key, right in by_key.items()
     }
-    return {REVIEWS_KEY: np.array(review_count(correct)), **packed}
+    everything = {f"{group}/{arch}": by_seed for group, correct in groups.items() for arch, by_seed in correct.items()}
+    return {REVIEWS_KEY: np.array(review_count(everything)), **packed}
 
 
-def read_correct(source: Path | bytes = CORRECT_FILE, origin: str | None = None) -> Correct:
-    """Every run's per-review results from correct.npz: a path, or its bytes (from `git show`, say)."""
-    name = origin or str(source)
+def read_groups(source: Path | bytes, origin: str, rewrite: str) -> dict[str, Correct]:
+    """Every run's per-review results from a packed .npz (a path, or its bytes), per group ("" for none).
+
+    origin names the file in messages; rewrite is the command that writes it again.
+    """
     try:
         with np.load(io.BytesIO(source) if isinstance(source, bytes) else source) as saved:
             reviews = int(saved[REVIEWS_KEY])
-            correct: Correct = {}
-            keys = {epoch: key for key, epoch in EPOCHS.items()}
+            groups: dict[str, Correct] = {}
             for entry in saved.files:
                 if entry == REVIEWS_KEY:
                     continue
-                arch, seed, epoch = entry.rsplit("/", 2)
+                *group, arch, seed, epoch = entry.split("/")
                 right = np.unpackbits(saved[entry], count=reviews).astype(bool)
-                correct.setdefault(arch, {}).setdefault(int(seed), {})[keys[epoch]] = right
-            return correct
+                by_seed = groups.setdefault("/".join(group), {}).setdefault(arch, {})
+                by_seed.setdefault(int(seed), {})[BY_REVIEW_KEY[epoch].key] = right
+            return groups
     except FileNotFoundError:
-        raise missing_input(Path(name), "aggregate") from None
+        raise StageError(f"{origin} not found: write it with `{rewrite}`") from None
     except (OSError, ValueError, KeyError) as error:
-        raise StageError(
-            f"{name} is damaged or of an older layout ({error}): rewrite it with `dvc repro aggregate`"
-        ) from None
+        raise StageError(f"{origin} is damaged or of an older layout ({error}): rewrite it with `{rewrite}`") from None
+
+
+def read_correct(source: Path | bytes = CORRECT_FILE, origin: str | None = None) -> Correct:
+    """The study's per-review results from correct.npz: a path, or its bytes (read at a revision, say)."""
+    return read_groups(source, origin or str(source), "dvc repro aggregate").get("", {})

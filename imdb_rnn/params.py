@@ -7,7 +7,9 @@ reads nothing else: an edit of another stage's param never reruns it. A wrong va
 what is allowed. Values are never coerced: a quoted number, a boolean where a number is meant or a
 float where an integer is meant is refused, not silently converted. Names that a registry defines
 (architectures, losses, poolings) are checked by the stages that use them, with `check_choice`, so
-that this module imports no torch and no registry.
+that this module imports no torch and no registry. The matrix params `archs` and `seeds` reach a
+training run as its command's arguments (dvc.yaml), so that a run does not depend on the whole list:
+train and evaluate check them there, by name (`check_choice`, `check_seed`), and aggregate checks the lists.
 """
 
 import re
@@ -26,6 +28,17 @@ class StageParams(BaseModel):
     """The params of one stage: strict types, frozen, no unknown keys inside a nested value."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+SEED_RULE = "a seed is a non-negative integer (0, 1, 2, ...)"
+_SEED = re.compile(r"0|[1-9][0-9]*")  # as written in a command line: no sign, no leading zero, no decimals
+
+
+def seed_list(seeds: list[int]) -> list[int]:
+    """A field validator of `seeds`: non-negative, none listed twice."""
+    if any(seed < 0 for seed in seeds):
+        raise ValueError(SEED_RULE)
+    return unique(seeds)
 
 
 def unique(values: list) -> list:
@@ -72,6 +85,13 @@ def load_params(schema: type[Schema], path: Path = PARAMS_FILE) -> Schema:
         return schema.model_validate({key: raw[key] for key in schema.model_fields if key in raw})
     except ValidationError as error:
         raise _invalid(path, (_describe(e) for e in error.errors())) from None
+
+
+def check_seed(text: str, path: Path = PARAMS_FILE) -> int:
+    """One item of `seeds` as dvc.yaml's matrix passes it to a run; the StageError of load_params if not a seed."""
+    if not _SEED.fullmatch(text):
+        raise _invalid(path, [f"'seeds' = {text!r}: {SEED_RULE}"])
+    return int(text)
 
 
 def check_choice(key: str, value: str, choices: Iterable[str], path: Path = PARAMS_FILE) -> str:

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 
 from imdb_rnn.common import StageError, missing_input, read_json
+from imdb_rnn.epochs import EPOCHS
 from imdb_rnn.paths import epoch_log_file, predictions_file, run_name, test_metrics_file, train_summary_file
 
 EPOCH_METRICS = ("acc", "loss")
 SPLITS = ("train", "val")
-EPOCHS = ("best", "last")  # the two models of a run: the best-validation epoch's, and the last epoch's
 
 
 def test_metrics(arch: str, seed: int) -> dict:
@@ -25,11 +25,11 @@ def train_summary(arch: str, seed: int) -> dict:
 
 
 def correct(arch: str, seed: int) -> dict[str, np.ndarray]:
-    """Per epoch (best, last), whether the run classified each test review right, in the test split's order."""
+    """Per epoch's key (test_acc, final_test_acc), whether the run classified each test review right, in split order."""
     path, stage = predictions_file(arch, seed), f"evaluate@{run_name(arch, seed)}"
     try:
         with np.load(path) as saved:
-            return {epoch: saved[epoch].astype(bool) for epoch in EPOCHS}
+            return {epoch.key: saved[epoch.review_key].astype(bool) for epoch in EPOCHS}
     except FileNotFoundError:
         raise missing_input(path, stage) from None
     except (OSError, ValueError, KeyError) as error:

@@ -1,6 +1,9 @@
-"""Significance and equivalence tests on estimates (imdb_rnn/stats.py), their verdicts, and how figures are worded.
+"""Every verdict of the project, and its wording: on claims, on differences, from estimates (imdb_rnn/stats.py).
 
-Verdicts come from `Test`s: a p-value and what it concludes when below ALPHA. A family of tests judged
+`judge_claims` judges claims (the report's on architectures, imdb_rnn/published.py; the ablations',
+ablations.yaml) and `judge_differences` the direction of differences (report's pairs of
+architectures, tools.compare's experiments against a baseline); stages/report.py and tools/compare.py
+only render what these return. Verdicts come from `Test`s: a p-value and what it concludes when below ALPHA. A family of tests judged
 together is corrected by Holm–Bonferroni (`judge`), and verdicts on a margin are checked at half and
 double it (`judge_family`). When the runs' values do not vary over seeds (a spread of 0 from n ≥ 2)
 no verdict is drawn: the runs are "identical in all n runs", or at least their accuracies are.
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from imdb_rnn.stats import ALPHA, Estimate
 
 NOT_DETECTABLE = "not detectable at this n"
+HOLDS = "holds"
+OPPOSITE = "does not hold: the opposite is detectable"
 NO_INTERVAL = "no interval (fewer than 2 runs)"
 MARGIN_FACTORS = (0.5, 2.0)  # a verdict that changes at these multiples of the margin is sensitive to it
 
@@ -65,7 +70,7 @@ def threshold_test(result: Estimate, threshold: float, claim_above: bool) -> Tes
         return Test(None, "", reason)
     holds = (result.mean > threshold) == claim_above
     side = "above" if result.mean > threshold else "below"
-    decided = f"{'holds' if holds else 'does not hold'}: {side} {threshold}"
+    decided = f"{HOLDS if holds else 'does not hold'}: {side} {threshold}"
     return Test(_two_sided(result, threshold), decided, NOT_DETECTABLE)
 
 
@@ -93,7 +98,7 @@ def equivalence_test(results: Sequence[Estimate], margin: float) -> Test:
         if reason:
             return Test(None, "", reason)
     if all(abs(result.mean) < margin for result in results):
-        return Test(max(equivalence_p(result, margin) for result in results), "holds", NOT_DETECTABLE)
+        return Test(max(equivalence_p(result, margin) for result in results), HOLDS, NOT_DETECTABLE)
     p = min(1.0, len(results) * min(beyond_p(result, margin) for result in results))
     return Test(p, "does not hold", NOT_DETECTABLE)
 
@@ -143,6 +148,62 @@ def judge_family(tests_at: Callable[[float], Sequence[Test]], margin: float) -> 
         ]
         marked.append(Verdict(verdict.raw, verdict.corrected, verdict.family, "; ".join(changes)))
     return marked
+
+
+KINDS = ("better", "worse", "same", "above", "below")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim, in our words, and how it is judged on its estimates.
+
+    kind: "better" / "worse": one difference (other − base) lies above / below 0; "same": every
+    difference lies within ±margin (TOST on the 90% interval); "above" / "below": one accuracy lies
+    above / below `threshold`. archs: for the report's architecture claims, what each is about:
+    "better": (base, other); "same": the architectures whose every pair differs little, judged as later −
+    earlier (`pairs`); "above" / "below": one. An ablation's claim names none: it is judged on its
+    experiment minus the study.
+    """
+
+    text: str
+    kind: str
+    archs: tuple[str, ...] = ()
+    threshold: float | None = None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (base, other) pairs whose difference other − base the claim is about."""
+        return [(base, other) for index, base in enumerate(self.archs) for other in self.archs[index + 1 :]]
+
+
+def claim_test(claim: Claim, estimates: Sequence[Estimate], margin: float) -> Test:
+    """The test of one claim on its estimates (one, or a "same" claim's differences) at `margin`."""
+    if claim.kind in ("above", "below"):
+        return threshold_test(estimates[0], claim.threshold, claim.kind == "above")
+    if claim.kind == "same":
+        return equivalence_test(estimates, margin)
+    if claim.kind == "better":
+        return direction_test(estimates[0], HOLDS, OPPOSITE)
+    return direction_test(estimates[0], OPPOSITE, HOLDS)
+
+
+def judge_claims(claims: Sequence[Claim], estimates: Sequence[Sequence[Estimate]], margin: float) -> list[Verdict]:
+    """Each claim's verdict on its estimates, raw and after Holm over the claims, marked if the margin changes it."""
+    return judge_family(
+        lambda at: [claim_test(claim, found, at) for claim, found in zip(claims, estimates, strict=True)], margin
+    )
+
+
+def judge_differences(differences: Sequence[tuple[str, str, Estimate]]) -> list[Verdict]:
+    """Per (base, other, estimate of other − base): "<other> better than <base>", "... worse ...", or why neither.
+
+    Raw, and after Holm over all of them.
+    """
+    return judge(
+        [
+            direction_test(result, f"{other} better than {base}", f"{other} worse than {base}")
+            for base, other, result in differences
+        ]
+    )
 
 
 def points(value: float) -> str:

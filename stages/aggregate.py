@@ -2,28 +2,9 @@
 
     python -m stages.aggregate
 
-Writes, for plot, report and tools.compare (all kept in git, so that every committed figure can be
-recomputed from the repository):
-  metrics/curves.csv   per arch, split and epoch over seeds: n, and the mean of acc and loss with its
-                       95% interval over seeds (acc_low, acc_high, ...; empty with one seed)
-  metrics/runs.csv     one row per run: arch, seed, both test accuracies, best epoch, minutes, diverged,
-                       and where it ran (torch, threads, device, cpu)
-  metrics/correct.npz  per run and epoch, which test reviews it classified right (bits packed, keys
-                       `<arch>/<seed>/<best|last>`, and `n_reviews`), for the test set's share of the error
-  metrics/summary.json, which `dvc metrics show` and `dvc exp show` list as columns:
-  <arch>.n, <arch>.diverged                 runs, and how many of them diverged
-  <arch>.<accuracy>.{mean,std,low,high,ci95,seed_se,test_se}
-                                            test accuracy over the seeds, <accuracy> test_acc (the
-                                            best-validation epoch) or final_test_acc (the last epoch, the
-                                            report's protocol): mean, the runs' standard deviation, the
-                                            95% interval (low, high; ci95 its half-width) counting the
-                                            seeds and the test set's sample (seed_se, test_se: the
-                                            standard error from each);
-                                            null where one seed gives none (imdb_rnn/stats.py)
-  diff.<other>.vs.<base>.<accuracy>.{n,mean,std,low,high,ci95,seed_se,test_se}
-                                            other minus base for every pair of architectures, paired by
-                                            seed (n pairs), at both epochs
-  runs.<arch>.<seed>.{test_acc,final_test_acc,diverged}   every run, for `tools.compare`
+Writes the headline (metrics/summary.json, which `dvc metrics show` and `dvc exp show` list) and what
+lies behind it, for plot, report and the tools, all kept in git so that every committed figure can be
+recomputed from the repository; docs/pipeline.md describes each file and its fields.
 """
 
 import json
@@ -36,10 +17,11 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from imdb_rnn import runs, stats
-from imdb_rnn.aggregated import ACCURACIES, DIFF, EPOCHS, VERSUS, Correct, pack_correct, review_count
+from imdb_rnn.aggregated import DIFF, RUNS, VERSUS, Correct, headline, pack_correct, review_count
 from imdb_rnn.common import atomic_output, run_stage
-from imdb_rnn.params import StageParams, load_params, unique
-from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, RUNS_FILE, SUMMARY_FILE
+from imdb_rnn.epochs import EPOCHS
+from imdb_rnn.params import StageParams, load_params, seed_list, unique
+from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
 
 
 class Params(StageParams):
@@ -47,13 +29,7 @@ class Params(StageParams):
     seeds: list[int] = Field(min_length=1)
 
     _unique_archs = field_validator("archs")(unique)
-
-    @field_validator("seeds")
-    @classmethod
-    def _unique_non_negative(cls, seeds: list[int]) -> list[int]:
-        if any(seed < 0 for seed in seeds):
-            raise ValueError("seeds must be at least 0")
-        return unique(seeds)
+    _seeds = field_validator("seeds")(seed_list)
 
 
 RUN_COLUMNS = ("best_epoch", "train_minutes", "diverged", "torch", "threads", "device", "cpu")
@@ -65,16 +41,16 @@ def run_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
     for arch in archs:
         for seed in seeds:
             test, train = runs.test_metrics(arch, seed), runs.train_summary(arch, seed)
-            row = {"arch": arch, "seed": seed, **{key: test[key] for key in ACCURACIES}}
+            row = {"arch": arch, "seed": seed, **{epoch.key: test[epoch.key] for epoch in EPOCHS}}
             rows.append(row | {column: train.get(column) for column in RUN_COLUMNS})
     return pd.DataFrame(rows)
 
 
 def run_results(table: pd.DataFrame) -> dict[str, dict[str, dict]]:
-    """Per arch and seed (as a string key): test_acc, final_test_acc and diverged (0 or 1)."""
+    """Per arch and seed (as a string key): both epochs' test accuracies and diverged (0 or 1)."""
     results: dict[str, dict[str, dict]] = {}
     for row in table.itertuples():
-        values = {key: getattr(row, key) for key in ACCURACIES}
+        values = {epoch.key: getattr(row, epoch.key) for epoch in EPOCHS}
         results.setdefault(row.arch, {})[str(row.seed)] = values | {"diverged": int(row.diverged)}
     return results
 
@@ -98,12 +74,11 @@ def curve_table(per_run: pd.DataFrame) -> pd.DataFrame:
 
 
 def correct_runs(archs: list[str], seeds: list[int]) -> Correct:
-    """Every run's per-review results, per arch, seed and accuracy key; StageError unless all on one test set."""
+    """Every run's per-review results, per arch, seed and epoch key; StageError unless all on one test set."""
     correct: Correct = {}
     for arch in archs:
         for seed in seeds:
-            right = runs.correct(arch, seed)
-            correct.setdefault(arch, {})[seed] = {key: right[epoch] for key, epoch in EPOCHS.items()}
+            correct.setdefault(arch, {})[seed] = runs.correct(arch, seed)
     review_count(correct)
     return correct
 
@@ -113,25 +88,25 @@ def _by_seed(correct: Correct, arch: str, key: str) -> dict:
 
 
 def summarize(results: dict[str, dict[str, dict]], correct: Correct) -> dict:
-    """The summary: per arch n, diverged and both accuracies; every pair's differences at both epochs; every run.
+    """estimates.json: per arch n, diverged and both accuracies; every pair's differences at both epochs; every run.
 
     `results` is run_results' per-arch, per-seed table; `correct` the runs' per-review results.
     """
-    summary: dict = {}
+    found: dict = {}
     for arch, by_seed in results.items():
-        summary[arch] = {
+        found[arch] = {
             "n": len(by_seed),
             "diverged": sum(run["diverged"] for run in by_seed.values()),
-            **{key: stats.fields(stats.accuracy(_by_seed(correct, arch, key))) for key in ACCURACIES},
+            **{epoch.key: stats.fields(stats.accuracy(_by_seed(correct, arch, epoch.key))) for epoch in EPOCHS},
         }
-    summary[DIFF] = {}
+    found[DIFF] = {}
     for base, other in combinations(results, 2):
-        entry = summary[DIFF].setdefault(other, {VERSUS: {}})[VERSUS].setdefault(base, {})
-        for key in ACCURACIES:
-            result = stats.difference(_by_seed(correct, base, key), _by_seed(correct, other, key))
-            entry[key] = {"n": len(result.paired), **stats.fields(result.estimate)}
-    summary["runs"] = results
-    return summary
+        entry = found[DIFF].setdefault(other, {VERSUS: {}})[VERSUS].setdefault(base, {})
+        for epoch in EPOCHS:
+            result = stats.difference(_by_seed(correct, base, epoch.key), _by_seed(correct, other, epoch.key))
+            entry[epoch.key] = {"n": len(result.paired), **stats.fields(result.estimate)}
+    found[RUNS] = results
+    return found
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -142,24 +117,27 @@ def main() -> None:
     params = load_params(Params)
     table = run_table(params.archs, params.seeds)
     correct = correct_runs(params.archs, params.seeds)
-    summary = summarize(run_results(table), correct)
+    estimates = summarize(run_results(table), correct)
     curves = curve_table(pd.concat([runs.curves(arch, seed) for arch in params.archs for seed in params.seeds]))
     with (
         atomic_output(SUMMARY_FILE) as summary_path,
+        atomic_output(ESTIMATES_FILE) as estimates_path,
         atomic_output(CURVES_FILE) as curves_path,
         atomic_output(RUNS_FILE) as runs_path,
         atomic_output(CORRECT_FILE) as correct_path,
     ):
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        summary_path.write_text(json.dumps(headline(estimates), indent=2) + "\n")
+        estimates_path.write_text(json.dumps(estimates, indent=2) + "\n")
         write_csv(curves, curves_path)
         write_csv(table, runs_path)
         with correct_path.open("wb") as file:  # a file object: savez would add .npz to a path
-            np.savez_compressed(file, **pack_correct(correct))
+            np.savez_compressed(file, **pack_correct({"": correct}))
     for arch in params.archs:
-        for key, label in ACCURACIES.items():
-            accuracy = summary[arch][key]
+        for epoch in EPOCHS:
+            accuracy = estimates[arch][epoch.key]
             interval = "no interval with one seed" if accuracy["ci95"] is None else f"± {accuracy['ci95']:.4f}"
-            print(f"aggregate: {arch} test acc ({label}) {accuracy['mean']:.4f} {interval} (n = {summary[arch]['n']})")
+            n = estimates[arch]["n"]
+            print(f"aggregate: {arch} test acc ({epoch.label}) {accuracy['mean']:.4f} {interval} (n = {n})")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,10 @@
 """Stage `download`: fetch the IMDB archive from the first of `data.sources` that gives it, verified.
 
-Each source is an http(s) URL, a file:// URL or a local path (fsspec opens all three) with the MD5
-its content must have (null accepts any content: for a copy of your own). The sources are tried in
-order: a local file that does not exist is skipped at once; a URL is retried on network errors
-(ATTEMPTS times, waiting longer each time) and then given up; content whose MD5 is not the listed
-one, or that does not read through as a gzip tar, is refused. Each refusal is printed and the next
-source is tried; when none is left, one StageError lists every source and why it failed. The file
-is written beside its destination under a temporary name and moved into place only once checked;
-metrics/data_source.json records which source gave it (its URL as listed, its index) and its digests.
+    python -m stages.download
 
-A relative local path is relative to the project root, wherever DVC runs the stage. DVC sets
-DVC_ROOT for every stage command (dvc/stage/run.py): the repository's root under `dvc repro` and
-`dvc exp run`, and under `dvc exp run --temp` or `--queue`, whose stages run in a copy of the
-project (<project>/.dvc/tmp/exps/standalone/<tmp>/ for --temp, a temp directory under
-<project>/.dvc/tmp/exps/ for the queue), still the original project's root, not the copy's
-(dvc/repo/experiments/queue/base.py sets it so). A relative path is therefore resolved against
-DVC_ROOT, or against the working directory when the stage runs without DVC (`python -m
-stages.download`, from the project root like every stage). A grid cell runs `dvc exp run` in its
-own clone, whose root is its DVC_ROOT: a relative path names a file beside that clone, usually
-absent on a worker, so the cell goes on to the next source.
+docs/pipeline.md ("download") says how the sources are tried, checked and recorded in
+metrics/data_source.json, and why a relative path is resolved against DVC_ROOT (which DVC sets to the
+original project's root, also under `dvc exp run --temp` and `--queue`; a grid cell's is its clone's).
 """
 
 import json

@@ -23,9 +23,10 @@ from imdb_rnn import architectures, environment
 from imdb_rnn.checkpoint import load_checkpoint
 from imdb_rnn.common import StageError, atomic_output, run_stage
 from imdb_rnn.data import batches, evaluation_order, load_split, load_vocab, trims_batches
+from imdb_rnn.epochs import BEST, LAST
 from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, resolve_device
 from imdb_rnn.losses import LOSS_FUNCTIONS, LossFunction
-from imdb_rnn.params import StageParams, check_choice, load_params
+from imdb_rnn.params import StageParams, check_choice, check_seed, load_params
 from imdb_rnn.paths import VOCAB_FILE, model_file, predictions_file, run_name, test_metrics_file
 
 
@@ -46,7 +47,7 @@ def scores(logits: Tensor, labels: Tensor, loss_fn: LossFunction) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "test_acc": round((tp + tn) / len(labels), 6),
+        BEST.key: round((tp + tn) / len(labels), 6),
         "test_loss": round(float(loss_fn(logits, labels)), 6),
         "precision": round(precision, 6),
         "recall": round(recall, 6),
@@ -67,11 +68,12 @@ def main() -> None:
     check_choice("loss", params.loss, LOSS_FUNCTIONS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch")
-    parser.add_argument("seed", type=int)
+    parser.add_argument("seed")
     args = parser.parse_args()
     check_choice("archs", args.arch, architectures.NAMES)
+    seed = check_seed(args.seed)
     environment.configure(params.threads, params.portable_numerics)
-    name, path = run_name(args.arch, args.seed), model_file(args.arch, args.seed)
+    name, path = run_name(args.arch, seed), model_file(args.arch, seed)
     checkpoint = load_checkpoint(path)
     if checkpoint.vocab != load_vocab():
         raise StageError(
@@ -83,13 +85,13 @@ def main() -> None:
     logits, labels = predict(checkpoint.model().to(device), test_batches, device)
     metrics = scores(logits, labels, LOSS_FUNCTIONS[params.loss])
     final_logits, _ = predict(checkpoint.model(final=True).to(device), test_batches, device)
-    correct = {"best": logits.argmax(dim=1) == labels, "last": final_logits.argmax(dim=1) == labels}
-    metrics["final_test_acc"] = round(float(correct["last"].double().mean()), 6)
+    correct = {BEST.review_key: logits.argmax(dim=1) == labels, LAST.review_key: final_logits.argmax(dim=1) == labels}
+    metrics[LAST.key] = round(float(correct[LAST.review_key].double().mean()), 6)
     metrics |= environment.describe(device)
     order = evaluation_order(test_split["lengths"])
     with (
-        atomic_output(test_metrics_file(args.arch, args.seed)) as metrics_path,
-        atomic_output(predictions_file(args.arch, args.seed)) as predictions_path,
+        atomic_output(test_metrics_file(args.arch, seed)) as metrics_path,
+        atomic_output(predictions_file(args.arch, seed)) as predictions_path,
     ):
         metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
         with predictions_path.open("wb") as file:  # a file object: savez would add .npz to a path

@@ -24,8 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from imdb_rnn import aggregated, architectures, published
+from imdb_rnn import aggregated, published
 from imdb_rnn.common import atomic_output, run_stage
+from imdb_rnn.epochs import EPOCHS
 from imdb_rnn.params import StageParams, load_params
 from imdb_rnn.paths import PLOTS_DIR
 from imdb_rnn.stats import CONFIDENCE
@@ -45,23 +46,27 @@ class Params(StageParams):
 
 LINE_STYLES = {"train": "--", "val": "-"}
 SPLIT_NAMES = {"train": "train", "val": "validation"}
-COLOURS = {arch: f"C{index}" for index, arch in enumerate(architectures.NAMES)}  # an architecture keeps its colour
 TITLE_PARAMS = ("hidden", "embed_dim", "batch_size", "loss", "pooling", "lr", "epochs")
-# test_accuracy.csv's measures: ours (the mean over seeds) for two epochs, and the report's single run.
-MEASURES = {**aggregated.ACCURACIES, "report": "the report (last epoch)"}
-MARKERS = {"test_acc": "o", "final_test_acc": "s", "report": "X"}
+# test_accuracy.csv's measures: ours (the mean over seeds) at both epochs, and the report's single run.
+REPORT_MEASURE = "the report (last epoch)"
+MARKERS = {**dict(zip((epoch.label for epoch in EPOCHS), "os", strict=True)), REPORT_MEASURE: "X"}
+
+
+def colours(archs: list[str]) -> dict[str, str]:
+    """One colour per architecture, by its place in `archs`: every figure of a study colours it alike."""
+    return {arch: f"C{index}" for index, arch in enumerate(archs)}
 
 
 def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
     """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n."""
     rows = []
     for arch in archs:
-        for key in aggregated.ACCURACIES:
-            stats = summary[arch][key]
+        for epoch in EPOCHS:
+            stats = summary[arch][epoch.key]
             low, high = (math.nan if stats[end] is None else stats[end] for end in ("low", "high"))
-            rows.append([arch, MEASURES[key], stats["mean"], low, high, summary[arch]["n"]])
+            rows.append([arch, epoch.label, stats["mean"], low, high, summary[arch]["n"]])
         if arch in published.TEST_ACCURACY:
-            rows.append([arch, MEASURES["report"], published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
+            rows.append([arch, REPORT_MEASURE, published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
     return pd.DataFrame(rows, columns=["arch", "measure", "test_acc", "low", "high", "n"])
 
 
@@ -84,13 +89,14 @@ def curve_figure(curves: pd.DataFrame, metric: str, label: str, params: Params) 
     """`metric` per epoch, mean over seeds with a shaded 95% band: one colour per arch, train dashed."""
     interval = f"mean over seeds, {CONFIDENCE:.0%} band"
     figure, axes = _figure(f"{label} per epoch ({interval})", params)
+    colour_of = colours(params.archs)
     for (arch, split), run in curves.groupby(["arch", "split"], sort=False):
-        colour = COLOURS[arch]
+        colour = colour_of[arch]
         axes.plot(run["epoch"], run[metric], LINE_STYLES[split], color=colour, marker="o", markersize=3)
         axes.fill_between(run["epoch"], run[f"{metric}_low"], run[f"{metric}_high"], color=colour, alpha=0.15)
     axes.set(xlabel="epoch", ylabel=label.lower())
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    legend = [Line2D([], [], color=COLOURS[arch], label=arch) for arch in curves["arch"].unique()]
+    legend = [Line2D([], [], color=colour_of[arch], label=arch) for arch in curves["arch"].unique()]
     legend += [
         Line2D([], [], color="black", linestyle=style, label=SPLIT_NAMES[split]) for split, style in LINE_STYLES.items()
     ]
@@ -102,13 +108,13 @@ def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
     """Test accuracy per arch: our means with 95% error bars and the report's figures, on a zoomed axis."""
     figure, axes = _figure(f"Test accuracy (mean over seeds, {CONFIDENCE:.0%} interval)", params)
     archs = list(dict.fromkeys(table["arch"]))
-    offsets = dict(zip(MEASURES.values(), (-0.2, 0.0, 0.2), strict=True))
-    for key, measure in MEASURES.items():
+    offsets = dict(zip(MARKERS, (-0.2, 0.0, 0.2), strict=True))
+    for measure, marker in MARKERS.items():
         rows = table[table["measure"] == measure]
         y = [archs.index(arch) + offsets[measure] for arch in rows["arch"]]
         errors = [rows["test_acc"] - rows["low"], rows["high"] - rows["test_acc"]]
         axes.errorbar(
-            rows["test_acc"], y, xerr=errors, fmt=MARKERS[key], color="black" if key == "report" else None,
+            rows["test_acc"], y, xerr=errors, fmt=marker, color="black" if measure == REPORT_MEASURE else None,
             capsize=4, label=measure,
         )  # fmt: skip
     lowest = table[["test_acc", "low"]].min().min()
@@ -118,7 +124,7 @@ def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
     axes.set_yticks(range(len(archs)), archs)
     axes.invert_yaxis()
     axes.set(xlabel="test accuracy", ylabel="architecture")
-    figure.legend(loc="outside lower center", ncols=len(MEASURES), frameon=False)
+    figure.legend(loc="outside lower center", ncols=len(MARKERS), frameon=False)
     return figure
 
 

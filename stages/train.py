@@ -15,6 +15,8 @@ import copy
 import json
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -28,7 +30,7 @@ from imdb_rnn.common import StageError, atomic_output, run_stage
 from imdb_rnn.data import batches, load_split, load_vocab, trims_batches
 from imdb_rnn.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
 from imdb_rnn.losses import LOSS_FUNCTIONS, is_diverged
-from imdb_rnn.params import StageParams, check_choice, load_params
+from imdb_rnn.params import StageParams, check_choice, check_seed, load_params
 from imdb_rnn.paths import STATS_FILE, model_file, run_name, train_log_dir
 
 
@@ -56,17 +58,28 @@ def encoding() -> dict:
     return {"seq_len": stats["seq_len"], "truncate": stats["truncate"]}
 
 
-def train(arch: str, seed: int, params: Params) -> dict:
-    """Train `arch` from `seed` with `params`; write its log and checkpoint; return the summary."""
+@dataclass
+class Fitted:
+    """A trained model (its weights at the last epoch), the weights of its best-validation epoch, and its summary."""
+
+    config: ModelConfig
+    model: SentimentClassifier
+    best_epoch: int
+    best_val_acc: float
+    best_state_dict: dict[str, torch.Tensor]
+    summary: dict
+
+
+def fit(arch: str, seed: int, params: Params, vocab_size: int, live: Live) -> Fitted:
+    """Train `arch` from `seed` with `params`, logging each epoch to `live`; keep the best-validation weights."""
     environment.configure(params.threads, params.portable_numerics)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(params.device)
-    vocab = load_vocab()
     train_split, val_split = load_split("train"), load_split("val")
     trim = params.trim_batches and trims_batches(params.pooling)
     val_batches = batches(val_split, EVAL_BATCH_SIZE, trim)
-    config = ModelConfig.from_params(arch, len(vocab), params)
+    config = ModelConfig.from_params(arch, vocab_size, params)
     model = SentimentClassifier(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     loss_fn = LOSS_FUNCTIONS[params.loss]
@@ -75,58 +88,72 @@ def train(arch: str, seed: int, params: Params) -> dict:
 
     best = {"val_acc": -1.0}
     diverged, nonfinite_total, started = False, 0, time.perf_counter()
+    for epoch in range(1, params.epochs + 1):
+        live.step = epoch
+        epoch_start = time.perf_counter()
+        train_batches = batches(train_split, params.batch_size, trim, generator=shuffle)
+        desc = f"{name} epoch {epoch}/{params.epochs}"
+        train_loss, train_acc, nonfinite = train_epoch(model, train_batches, loss_fn, optimizer, device, desc)
+        val_loss, val_acc = evaluate(model, val_batches, loss_fn, device)
+        seconds = time.perf_counter() - epoch_start
+        nonfinite_total += nonfinite
+        diverged = diverged or nonfinite > 0 or is_diverged(train_loss)
+        for metric, value in {
+            "train/loss": train_loss,
+            "train/acc": train_acc,
+            "val/loss": val_loss,
+            "val/acc": val_acc,
+            "epoch_seconds": seconds,
+        }.items():
+            live.log_metric(metric, round(value, 6))
+        print(
+            f"{name} epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+            f"val loss {val_loss:.4f} acc {val_acc:.4f} | {seconds:.1f} s"
+        )
+        if val_acc > best["val_acc"]:
+            best = {"val_acc": val_acc, "epoch": epoch, "state_dict": copy.deepcopy(model.state_dict())}
+        live.make_summary()
+    summary = {
+        "best_epoch": best["epoch"],
+        "best_val_acc": best["val_acc"],
+        "train_minutes": round((time.perf_counter() - started) / 60, 3),
+        "diverged": diverged,
+        "nonfinite_batches": nonfinite_total,
+        **environment.describe(device),
+    }
+    return Fitted(config, model, best["epoch"], best["val_acc"], best["state_dict"], summary)
+
+
+def save(fitted: Fitted, seed: int, vocab: list[str], path: Path) -> None:
+    """Write `fitted` as a self-contained checkpoint (weights on the CPU, vocabulary and encoding included)."""
+    checkpoint = Checkpoint(
+        config=fitted.config,
+        seed=seed,
+        best_epoch=fitted.best_epoch,
+        best_val_acc=fitted.best_val_acc,
+        vocab=vocab,
+        **encoding(),
+        state_dict={key: tensor.cpu() for key, tensor in fitted.best_state_dict.items()},
+        final_state_dict={key: tensor.cpu() for key, tensor in fitted.model.state_dict().items()},
+    )
+    save_checkpoint(checkpoint, path)
+
+
+def train(arch: str, seed: int, params: Params) -> dict:
+    """Train `arch` from `seed` with `params`; write its log and checkpoint, both or neither; return the summary."""
+    vocab = load_vocab()
     with ExitStack() as outputs:
         log_dir = outputs.enter_context(atomic_output(train_log_dir(arch, seed)))
         model_path = outputs.enter_context(atomic_output(model_file(arch, seed)))
         with Live(str(log_dir), dvcyaml=None, save_dvc_exp=False) as live:
-            for epoch in range(1, params.epochs + 1):
-                live.step = epoch
-                epoch_start = time.perf_counter()
-                train_batches = batches(train_split, params.batch_size, trim, generator=shuffle)
-                desc = f"{name} epoch {epoch}/{params.epochs}"
-                train_loss, train_acc, nonfinite = train_epoch(model, train_batches, loss_fn, optimizer, device, desc)
-                val_loss, val_acc = evaluate(model, val_batches, loss_fn, device)
-                seconds = time.perf_counter() - epoch_start
-                nonfinite_total += nonfinite
-                diverged = diverged or nonfinite > 0 or is_diverged(train_loss)
-                for metric, value in {
-                    "train/loss": train_loss,
-                    "train/acc": train_acc,
-                    "val/loss": val_loss,
-                    "val/acc": val_acc,
-                    "epoch_seconds": seconds,
-                }.items():
-                    live.log_metric(metric, round(value, 6))
-                print(
-                    f"{name} epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-                    f"val loss {val_loss:.4f} acc {val_acc:.4f} | {seconds:.1f} s"
-                )
-                if val_acc > best["val_acc"]:
-                    best = {"val_acc": val_acc, "epoch": epoch, "state_dict": copy.deepcopy(model.state_dict())}
-                live.make_summary()
-            summary = {
-                "best_epoch": best["epoch"],
-                "best_val_acc": best["val_acc"],
-                "train_minutes": round((time.perf_counter() - started) / 60, 3),
-                "diverged": diverged,
-                "nonfinite_batches": nonfinite_total,
-                **environment.describe(device),
-            }
-            live.summary.update(summary)
-        checkpoint = Checkpoint(
-            config=config,
-            seed=seed,
-            best_epoch=best["epoch"],
-            best_val_acc=best["val_acc"],
-            vocab=vocab,
-            **encoding(),
-            state_dict={key: tensor.cpu() for key, tensor in best["state_dict"].items()},
-            final_state_dict={key: tensor.cpu() for key, tensor in model.state_dict().items()},
+            fitted = fit(arch, seed, params, len(vocab), live)
+            live.summary.update(fitted.summary)
+        save(fitted, seed, vocab, model_path)
+    if fitted.summary["diverged"]:
+        print(
+            f"warning: {run_name(arch, seed)}'s training loss diverged with loss = {params.loss!r}; recorded as diverged: true"
         )
-        save_checkpoint(checkpoint, model_path)
-    if diverged:
-        print(f"warning: {name}'s training loss diverged with loss = {params.loss!r}; recorded as diverged: true")
-    return summary
+    return fitted.summary
 
 
 def main() -> None:
@@ -135,12 +162,13 @@ def main() -> None:
     check_choice("pooling", params.pooling, POOLINGS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch")
-    parser.add_argument("seed", type=int)
+    parser.add_argument("seed")
     args = parser.parse_args()
     check_choice("archs", args.arch, architectures.NAMES)
-    summary = train(args.arch, args.seed, params)
+    seed = check_seed(args.seed)
+    summary = train(args.arch, seed, params)
     print(
-        f"{run_name(args.arch, args.seed)}: best val acc {summary['best_val_acc']:.4f} at epoch "
+        f"{run_name(args.arch, seed)}: best val acc {summary['best_val_acc']:.4f} at epoch "
         f"{summary['best_epoch']}, {summary['train_minutes']:.1f} min"
     )
 

@@ -9,6 +9,7 @@ from conftest import N_REVIEWS, set_params, write_run, write_study
 
 from imdb_rnn import aggregated, paths, stats
 from imdb_rnn.common import StageError
+from imdb_rnn.epochs import EPOCHS, LAST
 from stages import aggregate
 
 
@@ -16,7 +17,7 @@ def summary_of(project, accuracies, **params) -> dict:
     set_params(project, archs=list(accuracies), seeds=list(range(len(next(iter(accuracies.values()))))), **params)
     write_study(project, accuracies)
     aggregate.main()
-    return json.loads((project / paths.SUMMARY_FILE).read_text())
+    return json.loads((project / paths.ESTIMATES_FILE).read_text())
 
 
 def predictions(project, arch: str, seeds, epoch: str = "best") -> dict[int, np.ndarray]:
@@ -49,13 +50,12 @@ def test_paired_differences_of_every_pair_at_both_epochs(project):
         ("gru", "rnn"),
         ("gru", "lstm"),
     }
-    for key in aggregated.ACCURACIES:
-        lstm_rnn = differences["lstm"]["vs"]["rnn"][key]  # differences 0.02, 0.025, 0.015 at both epochs
+    for epoch in EPOCHS:
+        lstm_rnn = differences["lstm"]["vs"]["rnn"][epoch.key]  # differences 0.02, 0.025, 0.015 at both epochs
         assert lstm_rnn["n"] == 3 and lstm_rnn["mean"] == pytest.approx(0.02)
         assert lstm_rnn["seed_se"] == pytest.approx(0.005 / math.sqrt(3), abs=1e-8) and lstm_rnn["low"] > 0
-    epoch = aggregated.EPOCHS["final_test_acc"]
     expected = stats.difference(
-        predictions(project, "rnn", range(3), epoch), predictions(project, "lstm", range(3), epoch)
+        predictions(project, "rnn", range(3), LAST.review_key), predictions(project, "lstm", range(3), LAST.review_key)
     )
     entry = differences["lstm"]["vs"]["rnn"]["final_test_acc"]
     assert (entry["low"], entry["high"]) == pytest.approx(expected.estimate.interval(), abs=1e-6)
@@ -69,6 +69,17 @@ def test_names_with_a_dash_keep_their_keys(project):
     assert set(summary["diff"]["my-gru"]["vs"]) == {"rnn"} and set(summary["diff"]["gru-2"]["vs"]) == {"rnn", "my-gru"}
     assert aggregated.difference(summary, "my-gru", "gru-2", "test_acc").mean == pytest.approx(0.0)
     assert set(aggregated.read_correct(project / paths.CORRECT_FILE)) == {"rnn", "my-gru", "gru-2"}
+
+
+def test_the_headline_is_n_and_each_epochs_mean_and_interval_and_nothing_else(project):
+    estimates = summary_of(project, {"rnn": [0.80, 0.82, 0.84], "gru": [0.85, 0.86, 0.87]})
+    headline = json.loads((project / paths.SUMMARY_FILE).read_text())
+    assert list(headline) == ["rnn", "gru"]
+    for arch in headline:
+        assert headline[arch] == {
+            "n": 3,
+            **{e.key: {end: estimates[arch][e.key][end] for end in ("mean", "low", "high")} for e in EPOCHS},
+        }
 
 
 def test_one_seed_writes_the_interval_as_null(project):
@@ -89,7 +100,7 @@ def test_a_diverged_run_is_counted(project):
     set_params(project, archs=["rnn"], seeds=[0, 1])
     write_study(project, {"rnn": [0.5, 0.5]}, diverged=("rnn",))
     aggregate.main()
-    summary = json.loads((project / paths.SUMMARY_FILE).read_text())
+    summary = json.loads((project / paths.ESTIMATES_FILE).read_text())
     assert summary["rnn"]["diverged"] == 2 and summary["runs"]["rnn"]["1"]["diverged"] == 1
 
 

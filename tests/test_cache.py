@@ -23,7 +23,7 @@ RERUNS = {
     "stages/aggregate.py": ["aggregate"],
     "stages/plot.py": ["plot"],
     "stages/report.py": ["report"],
-    "imdb_rnn/architectures/__init__.py": [*TRAINING, "plot"],
+    "imdb_rnn/architectures/__init__.py": TRAINING,
     "imdb_rnn/architectures/lstm_manual.py": ["train@lstm_manual-*", "evaluate@lstm_manual-*"],
     "imdb_rnn/architectures/rnn.py": ["train@rnn-*", "evaluate@rnn-*"],
     "imdb_rnn/architectures/lstm.py": [],  # not in this project's archs: nothing reruns
@@ -42,9 +42,10 @@ RERUNS = {
     "imdb_rnn/params.py": EVERY_STAGE,
     "imdb_rnn/paths.py": EVERY_STAGE,
     "imdb_rnn/runs.py": ["aggregate"],
+    "imdb_rnn/epochs.py": ["evaluate@*", *SUMMARIES],
     "imdb_rnn/aggregated.py": SUMMARIES,
     "imdb_rnn/stats.py": SUMMARIES,
-    "imdb_rnn/significance.py": ["report"],
+    "imdb_rnn/significance.py": ["plot", "report"],
     "imdb_rnn/published.py": ["plot", "report"],
 }
 NEVER_RERUN = ("tools/", "bench/", "tests/")  # user commands, benchmarks and tests shape no result

@@ -1,5 +1,5 @@
-"""tools.compare on records as `dvc exp show --json` gives them and per-review results made up per run (no DVC run
-here; tests/test_experiments.py runs it), and its values file against the table it recomputes."""
+"""tools.compare and tools.experiments on records as `dvc exp show` lists them and what each committed, made up
+per run (no DVC run here; tests/test_experiments.py runs it), and its values files against the table they recompute."""
 
 import json
 import statistics
@@ -10,23 +10,22 @@ import pytest
 from conftest import GIT_COMMIT, made_up_correct
 
 from imdb_rnn import significance, stats
-from imdb_rnn.aggregated import EPOCHS, pack_correct
+from imdb_rnn.aggregated import pack_correct, read_groups
 from imdb_rnn.common import StageError
-from imdb_rnn.paths import CORRECT_FILE
-from tools.compare import Record, committed_correct, compare, render, resolve, table, values
+from imdb_rnn.epochs import EPOCHS, LAST
+from imdb_rnn.paths import CORRECT_FILE, ESTIMATES_FILE
+from tools.compare import compare, per_review, render, table, values, write
+from tools.experiments import Committed, Record, committed, resolve
 
-MARGIN = 0.01
-CORRECT = {}  # per record revision, its runs' per-review results
+COMMITTED = {}  # per record revision, what it committed
 
 
 def record(name, accuracies, experiment=True, diverged=(), baseline="c0ffee", **params):
-    """An experiment whose runs.<arch>.<seed> hold `accuracies` ({arch: {seed: test_acc}}; last epoch 1 point lower)."""
+    """An experiment whose runs hold `accuracies` ({arch: {seed: test_acc}}; last epoch 1 point lower)."""
     rev = f"{name}-rev"
-    CORRECT[rev] = {
+    correct = {
         arch: {
-            seed: {
-                key: made_up_correct(arch, seed, acc - (key == "final_test_acc") * 0.01, EPOCHS[key]) for key in EPOCHS
-            }
+            seed: {e.key: made_up_correct(arch, seed, acc - (e == LAST) * 0.01, e.review_key) for e in EPOCHS}
             for seed, acc in by_seed.items()
         }
         for arch, by_seed in accuracies.items()
@@ -39,11 +38,14 @@ def record(name, accuracies, experiment=True, diverged=(), baseline="c0ffee", **
         for arch, by_seed in accuracies.items()
     }
     seeds = sorted({seed for by_seed in accuracies.values() for seed in by_seed})
-    return Record(name, rev, experiment, {"hidden": 64, "seeds": seeds, **params}, {"runs": runs}, baseline)
+    COMMITTED[rev] = Committed({"hidden": 64, "seeds": seeds, **params}, runs, correct)
+    return Record(name, rev, experiment, baseline)
 
 
-def load(found: Record):
-    return CORRECT[found.rev]
+def load(found: Record) -> Committed:
+    if found.rev not in COMMITTED:
+        raise StageError(f"{found.name} has no readable {ESTIMATES_FILE}")
+    return COMMITTED[found.rev]
 
 
 BASE = record(
@@ -61,12 +63,12 @@ def rows(frame, epoch="best-validation epoch"):
     return {row["arch"]: row for row in frame.to_dict("records") if row.get("epoch") in (epoch, None)}
 
 
-def compared(records, spec, keys=tuple(EPOCHS), base="main"):
+def compared(records, spec, epochs=EPOCHS, base="main"):
     base = side(base, records)
-    return table(compare(base, side(spec, records), list(keys)), base, MARGIN)
+    return table(compare(base, side(spec, records), epochs), base)
 
 
-def test_paired_better_worse_and_no_difference_with_the_reports_claims():
+def test_paired_better_worse_and_no_difference():
     records = [
         BASE,
         record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879, 3: 0.882, 4: 0.881}}, hidden=128),
@@ -75,32 +77,29 @@ def test_paired_better_worse_and_no_difference_with_the_reports_claims():
     ]
     wide = rows(compared(records, "wide"))["lstm_manual"]
     assert (wide["n base"], wide["n exp"], wide["pairing"], wide["changed params"]) == (5, 5, "5 paired", "hidden=128")
-    assert wide["verdict"] == "better than main" and wide["difference (points)"] == "+1.10"
+    assert wide["verdict"] == "wide better than main" and wide["difference (points)"] == "+1.10"
     assert wide["SE (points)"].startswith("seed 0.") and ", test 0." in wide["SE (points)"]
-    assert wide["the report"] == "0.8523 (1 run)"  # the report's hidden=128 run
-    assert wide["the report's claim"] == "doubling the hidden size has no significant effect"
-    assert wide["claim: verdict"] == "does not hold"  # +1.1 points, beyond the ±1 point margin
     nll = rows(compared(records, "nll"))["lstm_manual"]
-    assert nll["verdict"] == "worse than main" and nll["diverged runs"] == "nll 3 of 3"
-    assert nll["pairing"] == "3 paired; left out: main seeds 3, 4" and nll["claim: verdict"] == "holds"
+    assert nll["verdict"] == "nll worse than main" and nll["diverged runs"] == "nll 3 of 3"
+    assert nll["pairing"] == "3 paired; left out: main seeds 3, 4"
     same = rows(compared(records, "same"))["lstm_manual"]
-    assert same["verdict"] == significance.NOT_DETECTABLE and same["the report's claim"] == "-"
+    assert same["verdict"] == significance.NOT_DETECTABLE
 
 
 def test_partly_shared_seeds_are_paired_and_identical_runs_get_no_verdict():
-    shared = {seed: BASE.summary["runs"]["lstm_manual"][str(seed)]["test_acc"] for seed in (0, 1)}
+    shared = {seed: COMMITTED[BASE.rev].runs["lstm_manual"][str(seed)]["test_acc"] for seed in (0, 1)}
     records = [BASE, record("nlls", {"lstm_manual": shared}, loss="nll_log_softmax")]
     for epoch in ("best-validation epoch", "last epoch"):
         row = rows(compared(records, "nlls"), epoch)["lstm_manual"]
         assert row["pairing"] == "2 paired; left out: main seeds 2, 3, 4"
         assert (row["difference (points)"], row["95% interval (points)"]) == ("0.00", "none")
-        assert row["verdict"] == row["claim: verdict"] == "identical in all 2 runs"
+        assert row["verdict"] == "identical in all 2 runs"
 
 
 def test_both_epochs_by_default_or_one():
     records = [BASE, record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879}}, hidden=128)]
     assert list(compared(records, "wide")["epoch"]) == ["best-validation epoch", "last epoch"]
-    assert list(compared(records, "wide", ["final_test_acc"])["epoch"]) == ["last epoch"]
+    assert list(compared(records, "wide", [LAST])["epoch"]) == ["last epoch"]
 
 
 def test_only_shared_architectures_are_compared_and_names_with_a_dash_work():
@@ -128,8 +127,8 @@ def test_a_glob_pools_seeds_of_experiments_that_differ_only_in_seeds():
     ]
     row = rows(compared(records, "h128-*"))["lstm_manual"]
     assert (row["n exp"], row["pairing"]) == (3, "3 paired; left out: main seeds 3, 4")
-    text = render(side("main", records), compared(records, "h128-*"), MARGIN)
-    assert "| h128-* " in text and "paired by seed" in text and "±1 point" in text
+    text = render(side("main", records), compared(records, "h128-*"))
+    assert "| h128-* " in text and "paired by seed" in text
 
 
 def test_unlike_params_in_a_group_unknown_names_and_missing_results_are_errors():
@@ -138,10 +137,10 @@ def test_unlike_params_in_a_group_unknown_names_and_missing_results_are_errors()
         side("g-*", records)
     with pytest.raises(StageError, match="'nothere' names no experiment"):
         side("nothere", records)
-    with pytest.raises(StageError, match="failed has no per-seed results"):
-        side("failed", [Record("failed", "rev", True, {}, None)])
+    with pytest.raises(StageError, match="failed has no readable metrics/estimates.json"):
+        side("failed", [Record("failed", "rev", True)])
     partial = record("partial", {"rnn": {0: 0.8, 1: 0.81}})
-    del CORRECT[partial.rev]["rnn"][1]
+    del COMMITTED[partial.rev].correct["rnn"][1]
     with pytest.raises(StageError, match="has no per-review results for rnn seed 1"):
         side("partial", [partial])
 
@@ -181,52 +180,75 @@ def markdown_cells(text: str) -> list[dict[str, str]]:
     return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
 
 
-def recomputed_interval(data: dict, row: dict) -> str:
-    """A row's 95% interval from the values file alone: the per-seed accuracies and the test set's part."""
-    by_label = {entry["label"]: entry for entry in data["sides"]}
-    base = next(entry for entry in data["sides"] if entry["role"] == "baseline")["runs"][row["arch"]]
-    other = by_label[row["experiment"]]["runs"][row["arch"]]
+def recomputed(data: dict, packed: dict | None, row: dict) -> tuple[str, str]:
+    """A row's 95% interval and standard errors from the values file alone (its test_var), or, given the
+    per-review results (`packed`, as read_groups reads the .npz), from those: both parts recomputed."""
+    base_label = data["baseline"]
     key = row["accuracy"]
-    if row["paired_seeds"]:
-        differences = [other[str(seed)][key] - base[str(seed)][key] for seed in row["paired_seeds"]]
-        mean, n = statistics.fmean(differences), len(differences)
-        seed_parts = ((statistics.variance(differences) / n, n - 1),)
+    if packed is not None:
+        base = {seed: by_key[key] for seed, by_key in packed[base_label][row["arch"]].items()}
+        other = {seed: by_key[key] for seed, by_key in packed[row["experiment"]][row["arch"]].items()}
+        result = stats.difference(base, other)
+        assert (list(result.paired), list(result.base_seeds), list(result.other_seeds)) == (
+            row["paired_seeds"],
+            row["base_seeds"],
+            row["other_seeds"],
+        )
+        estimate = result.estimate
     else:
-        sides = [
-            [runs[str(seed)][key] for seed in row[seeds]]
-            for runs, seeds in ((base, "base_seeds"), (other, "other_seeds"))
-        ]
-        mean = statistics.fmean(sides[1]) - statistics.fmean(sides[0])
-        seed_parts = tuple((statistics.variance(values) / len(values), len(values) - 1) for values in sides)
-    result = stats.Estimate(len(row["paired_seeds"]), mean, None, seed_parts, row["test_var"])
-    return significance.points_interval(result.interval(data["confidence"]))
+        by_label = {entry["label"]: entry for entry in data["sides"]}
+        base_runs = by_label[base_label]["runs"][row["arch"]]
+        other_runs = by_label[row["experiment"]]["runs"][row["arch"]]
+        if row["paired_seeds"]:
+            differences = [other_runs[str(s)][key] - base_runs[str(s)][key] for s in row["paired_seeds"]]
+            mean, n = statistics.fmean(differences), len(differences)
+            seed_parts = ((statistics.variance(differences) / n, n - 1),)
+        else:
+            sides = [
+                [runs[str(seed)][key] for seed in row[seeds]]
+                for runs, seeds in ((base_runs, "base_seeds"), (other_runs, "other_seeds"))
+            ]
+            mean = statistics.fmean(sides[1]) - statistics.fmean(sides[0])
+            seed_parts = tuple((statistics.variance(values) / len(values), len(values) - 1) for values in sides)
+        estimate = stats.Estimate(len(row["paired_seeds"]), mean, None, seed_parts, row["test_var"])
+    interval = significance.points_interval(estimate.interval(data["confidence"]))
+    return interval, significance.standard_errors(estimate)
 
 
-def mismatches(text: str, data: dict) -> list[str]:
-    """The table's intervals that the values file does not reproduce."""
+def mismatches(text: str, data: dict, packed: dict | None = None) -> list[str]:
+    """The table's intervals and standard errors that the values (and per-review results) do not reproduce."""
     shown = {
-        (cell["experiment"], cell["arch"], cell["epoch"]): cell["95% interval (points)"]
+        (cell["experiment"], cell["arch"], cell["epoch"]): (cell["95% interval (points)"], cell["SE (points)"])
         for cell in markdown_cells(text)
     }
     found = []
     for row in data["rows"]:
         cell = shown[row["experiment"], row["arch"], data["accuracies"][row["accuracy"]]]
-        if recomputed_interval(data, row) != cell:
-            found.append(f"{row['experiment']} {row['arch']} {row['accuracy']}: {cell}")
+        if recomputed(data, packed, row) != cell:
+            found.append(f"{row['experiment']} {row['arch']} {row['accuracy']}: {cell[0]}")
     return found
 
 
-def test_the_values_file_recomputes_every_interval_of_the_table():
-    records = [
-        BASE,
-        record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879, 3: 0.882, 4: 0.8805}}, hidden=128),
-        record("b128", {"lstm_manual": {0: 0.865, 1: 0.8655, 2: 0.8641}, "rnn": {1: 0.853, 2: 0.845}}, batch_size=128),
-        record("apart", {"lstm_manual": {5: 0.869, 6: 0.874, 7: 0.866}}, hidden=32),
-    ]
-    base, sides = side("main", records), [side(spec, records) for spec in ("wide", "b128", "apart")]
-    found = [row for other in sides for row in compare(base, other, list(EPOCHS))]
-    text = render(base, table(found, base, MARGIN), MARGIN)
-    data = json.loads(json.dumps(values(base, sides, found, MARGIN)))  # as written to the file
+RECORDS = [
+    BASE,
+    record("wide", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879, 3: 0.882, 4: 0.8805}}, hidden=128),
+    record("b128", {"lstm_manual": {0: 0.865, 1: 0.8655, 2: 0.8641}, "rnn": {1: 0.853, 2: 0.845}}, batch_size=128),
+    record("apart", {"lstm_manual": {5: 0.869, 6: 0.874, 7: 0.866}}, hidden=32),
+]
+
+
+def written(tmp_path):
+    """The table, values and per-review results of tools.compare -o for RECORDS, as read back from the files."""
+    base, sides = side("main", RECORDS), [side(spec, RECORDS) for spec in ("wide", "b128", "apart")]
+    found = [row for other in sides for row in compare(base, other)]
+    output = tmp_path / "out.md"
+    write(output, render(base, table(found, base)), values(base, sides, found), per_review(base, sides, found))
+    packed = read_groups(output.with_suffix(".npz"), "out.npz", "tools.compare -o")
+    return output.read_text(), json.loads(output.with_suffix(".json").read_text()), packed
+
+
+def test_the_values_file_recomputes_every_interval_of_the_table(tmp_path):
+    text, data, _ = written(tmp_path)
     assert len(data["rows"]) == 2 * 4 and data["sides"][0]["runs"]["rnn"]["1"] == {
         "test_acc": 0.852,
         "final_test_acc": pytest.approx(0.842),
@@ -238,19 +260,33 @@ def test_the_values_file_recomputes_every_interval_of_the_table():
     assert mismatches(text, data) == ["wide lstm_manual test_acc: " + markdown_cells(text)[0]["95% interval (points)"]]
 
 
-def test_the_per_review_results_come_from_each_experiments_commit(tmp_path, monkeypatch):
+def test_the_per_review_results_recompute_both_parts_of_every_interval(tmp_path):
+    text, data, packed = written(tmp_path)
+    assert set(packed) == {"main", "wide", "b128", "apart"} and set(packed["main"]) == {"lstm_manual", "rnn"}
+    assert mismatches(text, data, packed) == []
+    flipped = packed["wide"]["lstm_manual"][0]["test_acc"]
+    flipped[: flipped.size // 4] ^= True  # a mutated review is caught
+    assert mismatches(text, data, packed)[0].startswith("wide lstm_manual test_acc")
+
+
+def test_what_a_commit_holds_is_read_at_its_revision(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     subprocess.run(["git", "init", "-q"], check=True)
-    correct = {"rnn": {0: {key: np.arange(12) % (3 + index) > 0 for index, key in enumerate(EPOCHS)}}}
+    subprocess.run(["dvc", "init", "-q"], check=True)
+    correct = {"rnn": {0: {e.key: np.arange(12) % (3 + index) > 0 for index, e in enumerate(EPOCHS)}}}
     CORRECT_FILE.parent.mkdir()
-    np.savez_compressed(CORRECT_FILE, **pack_correct(correct))
+    np.savez_compressed(CORRECT_FILE, **pack_correct({"": correct}))
+    runs = {"rnn": {"0": {"test_acc": 0.5, "final_test_acc": 0.4, "diverged": 0}}}
+    ESTIMATES_FILE.write_text(json.dumps({"rnn": {}, "runs": runs}))
+    (tmp_path / "params.yaml").write_text("hidden: 8\n")
     subprocess.run(["git", "add", "-A"], check=True)
     subprocess.run([*GIT_COMMIT, "-qm", "results"], check=True)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     CORRECT_FILE.unlink()  # the commit's copy is read, not the workspace's
-    found = committed_correct(Record("exp", rev, True, {}, None))
-    assert np.array_equal(found["rnn"][0]["final_test_acc"], correct["rnn"][0]["final_test_acc"])
+    found = committed(Record("exp", rev, True))
+    assert found.params == {"hidden": 8} and found.runs == runs
+    assert np.array_equal(found.correct["rnn"][0]["final_test_acc"], correct["rnn"][0]["final_test_acc"])
     subprocess.run(["git", "rm", "-q", CORRECT_FILE.as_posix()], check=True)
     subprocess.run([*GIT_COMMIT, "-qm", "no results"], check=True)
-    with pytest.raises(StageError, match="has no metrics/correct.npz in git"):
-        committed_correct(Record("old", "HEAD", True, {}, None))
+    with pytest.raises(StageError, match="old .* has no readable metrics/correct.npz"):
+        committed(Record("old", "HEAD", True))

@@ -72,8 +72,17 @@ def expected_deps(stage: dict, arch: str) -> set[str]:
 
 
 def listed_deps(stage: dict, arch: str) -> set[str]:
-    code = {dep.replace("${item.arch}", arch) for dep in stage["deps"] if dep.split("/")[0] in PACKAGES}
-    return code
+    return {
+        dep.replace("${item.arch}", arch)
+        for dep in stage["deps"]
+        if dep.split("/")[0] in PACKAGES and dep.endswith(".py")
+    }
+
+
+def test_the_report_depends_on_its_template():
+    from stages import report
+
+    assert report.TEMPLATE.relative_to(PROJECT).as_posix() in STAGES["report"]["deps"]
 
 
 @pytest.mark.parametrize("name", STAGES)
@@ -129,7 +138,7 @@ def test_outputs_are_where_paths_py_puts_them():
         "tokenize": [paths.PROCESSED_DIR],
         "train": [paths.model_file("gru", 7), paths.train_log_dir("gru", 7)],
         "evaluate": [paths.test_metrics_file("gru", 7), paths.predictions_file("gru", 7)],
-        "aggregate": [paths.SUMMARY_FILE, paths.CURVES_FILE, paths.RUNS_FILE, paths.CORRECT_FILE],
+        "aggregate": [paths.SUMMARY_FILE, paths.ESTIMATES_FILE, paths.CURVES_FILE, paths.RUNS_FILE, paths.CORRECT_FILE],
         "plot": [paths.PLOTS_DIR],
         "report": [paths.REPORT_FILE],
     }

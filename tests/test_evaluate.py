@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
-from imdb_rnn import paths, runs
+from imdb_rnn import paths
 from imdb_rnn.common import StageError
+from imdb_rnn.epochs import BEST, LAST
 from imdb_rnn.losses import LOSS_FUNCTIONS
 from imdb_rnn.params import load_params
 from stages import evaluate, train
@@ -26,14 +28,17 @@ def test_evaluate_writes_the_test_metrics_of_the_run(tokenized, monkeypatch):
     monkeypatch.setattr("sys.argv", ["evaluate", "lstm_manual", "1"])
     evaluate.main()
     metrics = json.loads((tokenized / paths.test_metrics_file("lstm_manual", 1)).read_text())
-    assert {"test_acc", "final_test_acc", "test_loss", "precision", "recall", "f1", "confusion"} <= metrics.keys()
+    assert {BEST.key, LAST.key, "test_loss", "precision", "recall", "f1", "confusion"} <= metrics.keys()
     confusion = metrics["confusion"]
     assert sum(confusion["true_neg"].values()) + sum(confusion["true_pos"].values()) == 48
     assert metrics["threads"] == 1 and metrics["device"] == "cpu" and metrics["torch"] == torch.__version__
-    correct = runs.correct("lstm_manual", 1)
-    assert {epoch: right.shape for epoch, right in correct.items()} == {"best": (48,), "last": (48,)}
-    assert correct["best"].mean() == pytest.approx(metrics["test_acc"], abs=1e-6)
-    assert correct["last"].mean() == pytest.approx(metrics["final_test_acc"], abs=1e-6)
+    with np.load(tokenized / paths.predictions_file("lstm_manual", 1)) as correct:
+        assert {epoch: correct[epoch].shape for epoch in correct.files} == {
+            BEST.review_key: (48,),
+            LAST.review_key: (48,),
+        }
+        for epoch in (BEST, LAST):
+            assert correct[epoch.review_key].mean() == pytest.approx(metrics[epoch.key], abs=1e-6)
 
 
 def test_predictions_are_put_back_in_the_split_order():
@@ -50,4 +55,10 @@ def test_a_model_of_another_vocabulary_is_refused(tokenized, monkeypatch):
     with pytest.raises(
         StageError, match=r"models/rnn-0.pt was trained with another vocabulary .*dvc repro train@rnn-0"
     ):
+        evaluate.main()
+
+
+def test_a_wrong_seed_is_refused_by_its_param_before_the_model_is_read(tokenized, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["evaluate", "rnn", "x"])
+    with pytest.raises(StageError, match="'seeds' = 'x': a seed is a non-negative integer"):
         evaluate.main()

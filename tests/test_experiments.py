@@ -59,6 +59,7 @@ def test_exp_show_lists_both_runs_with_one_seed_and_no_interval(baseline):
     assert metrics["hidden16"]["rnn"]["test_acc"].get("ci95") is None  # null with one seed (exp show drops it), never 0
     table = run_command(["dvc", "exp", "show", "--no-pager", "--md"], baseline).stdout
     assert "rnn.test_acc.mean" in table and "metrics/summary.json:" not in table  # one file: no path prefixes
+    assert not any(column in table for column in ("diff.", "runs.", "seed_se"))  # the headline only
 
 
 def test_an_unchanged_exp_run_reruns_nothing(baseline):
@@ -161,6 +162,8 @@ def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
         ("epochs=ten", "'epochs' = 'ten'"),
         ("hidden='64'", "'hidden' = '64': Input should be a valid integer"),
         ("seeds=[0,0]", "'seeds' = [0, 0]: a value is listed twice"),
+        ("seeds=[-1]", "'seeds' = '-1': a seed is a non-negative integer"),  # train@rnn--1 refuses it by name
+        ("seeds=[x]", "'seeds' = 'x': a seed is a non-negative integer"),
     ],
 )
 def test_a_wrong_value_fails_before_training_and_records_nothing(baseline, option, message):

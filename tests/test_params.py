@@ -8,7 +8,7 @@ from conftest import PROJECT
 from pydantic import Field, field_validator
 
 from imdb_rnn.common import StageError
-from imdb_rnn.params import StageParams, check_choice, load_params, unique
+from imdb_rnn.params import SEED_RULE, StageParams, check_choice, check_seed, load_params, seed_list, unique
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -145,6 +145,28 @@ def test_check_choice_says_what_is_allowed_as_load_params_does(tmp_path):
         f"invalid {path}:\n  'loss' = 'foo': unknown; choose from cross_entropy, nll\n"
         f"Fix the value in {path} or in your -S option."
     )
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5", "01", "True", "seven", ""])
+def test_a_seed_from_the_matrix_is_refused_by_the_name_of_its_list(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    with pytest.raises(StageError) as error:
+        check_seed(text, path)
+    assert str(error.value) == (
+        f"invalid {path}:\n  'seeds' = {text!r}: {SEED_RULE}\nFix the value in {path} or in your -S option."
+    )
+
+
+def test_a_seed_from_the_matrix_is_an_integer():
+    assert [check_seed(text) for text in ("0", "7", "123")] == [0, 7, 123]
+
+
+def test_the_seeds_list_is_checked_by_the_same_rule():
+    assert seed_list([0, 3]) == [0, 3]
+    with pytest.raises(ValueError, match=SEED_RULE.replace("(", r"\(").replace(")", r"\)")):
+        seed_list([0, -1])
+    with pytest.raises(ValueError, match="a value is listed twice"):
+        seed_list([1, 1])
 
 
 def test_unique_refuses_a_repeated_value():

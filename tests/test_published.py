@@ -1,18 +1,13 @@
 """The report's figures and claims name architectures of the registry, so a renamed module cannot drop them silently."""
 
-import yaml
-from conftest import PROJECT
-
 from bench import reference
-from imdb_rnn import architectures, published
+from imdb_rnn import architectures, published, significance
 
 
 def test_the_reports_figures_and_claims_name_registered_architectures():
     assert set(published.TEST_ACCURACY) <= set(architectures.NAMES)
-    claims = [*published.ARCHITECTURE_CLAIMS, *published.ABLATION_CLAIMS.values()]
-    for claim in claims:
-        assert set(claim.archs) <= set(architectures.NAMES) and claim.kind in published.KINDS, claim
-    assert published.ABLATION_ARCH in architectures.NAMES
+    for claim in published.ARCHITECTURE_CLAIMS:
+        assert set(claim.archs) <= set(architectures.NAMES) and claim.kind in significance.KINDS, claim
 
 
 def test_each_kind_of_claim_names_what_it_needs():
@@ -20,20 +15,12 @@ def test_each_kind_of_claim_names_what_it_needs():
         expected = {"better": 2, "above": 1, "below": 1}.get(claim.kind)
         assert expected is None or len(claim.archs) == expected, claim
         assert claim.kind != "same" or len(claim.archs) >= 2, claim
-    assert {claim.kind for claim in published.ABLATION_CLAIMS.values()} <= {"same", "worse"}
+        assert (claim.threshold is not None) == (claim.kind in ("above", "below")), claim
 
 
 def test_the_three_layers_claim_is_judged_on_every_pair():
     (three,) = [claim for claim in published.ARCHITECTURE_CLAIMS if claim.text == "the three layers differ little"]
     assert three.pairs() == [("rnn", "lstm"), ("rnn", "gru"), ("lstm", "gru")]  # lstm − rnn, gru − rnn, gru − lstm
-
-
-def test_the_reports_ablations_are_single_param_overrides_of_params_yaml():
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    for change in [*published.ABLATIONS, *published.ABLATION_CLAIMS]:
-        key, _, value = change.partition("=")
-        assert key in params and value, change
-    assert set(published.ABLATIONS) <= set(published.ABLATION_CLAIMS)  # every figure of the report has its claim
 
 
 def test_the_benchmarks_reference_layers_name_registered_architectures():

@@ -92,7 +92,7 @@ def test_means_and_intervals_of_both_sources_per_arch(study):
         "last epoch: SE (points)",
     ]
     lstm = rows(text, "lstm")[0]
-    expected = aggregated.estimate(aggregated.summary(), "lstm", "test_acc")
+    expected = aggregated.estimate(aggregated.estimates(), "lstm", "test_acc")
     low, high = expected.interval()
     assert lstm[:3] == ["lstm", "3", f"0.8650 [{low:.4f}, {high:.4f}]"]
     assert lstm[3] == significance.standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
@@ -106,9 +106,15 @@ def test_differences_at_both_epochs_raw_and_after_holm(study):
     text = (study / REPORT_FILE).read_text()
     differences = text.split("## Differences between architectures", 1)[1].split("## The report's claims")[0]
     last, best = differences.split("### Differences, last epoch\n")[1].split("### Differences, best-validation epoch\n")
-    assert rows(last, "lstm − rnn")[0][1:6] == ["3", "+1.70", "[+1.20, +2.20]", "seed 0.12, test 0.04", "lstm better"]
+    assert rows(last, "lstm − rnn")[0][1:6] == [
+        "3",
+        "+1.70",
+        "[+1.20, +2.20]",
+        "seed 0.12, test 0.04",
+        "lstm better than rnn",
+    ]
     (gru_rnn,) = rows(best, "gru − rnn")
-    assert gru_rnn[5:] == ["gru better", "not detectable at this n"]  # raw, and after Holm over 3 pairs
+    assert gru_rnn[5:] == ["gru better than rnn", "not detectable at this n"]  # raw, and after Holm over 3 pairs
     assert "after Holm (3 tests)" in rows(best)[0]
     assert rows(best, "gru − lstm")[0][5] == significance.NOT_DETECTABLE
 
@@ -174,10 +180,10 @@ def test_a_mutated_summary_changes_the_verdict(study):
         claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"][2]
         == "holds"
     )
-    summary = json.loads((study / paths.SUMMARY_FILE).read_text())
+    summary = json.loads((study / paths.ESTIMATES_FILE).read_text())
     entry = summary["diff"]["lstm"]["vs"]["rnn"]["final_test_acc"]
     entry["mean"] = -entry["mean"]  # what a wrong sign in the aggregate would write
-    (study / paths.SUMMARY_FILE).write_text(json.dumps(summary))
+    (study / paths.ESTIMATES_FILE).write_text(json.dumps(summary))
     report.main()
     claim = claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"]
     assert claim[1].startswith("lstm − rnn = -1.70") and claim[2] == "does not hold: the opposite is detectable"
@@ -230,7 +236,7 @@ def test_identical_runs_give_no_verdict(project):
     ("missing", "target"),
     [
         ("metrics/train/gru-1/metrics.json", "train@gru-1"),
-        ("metrics/summary.json", "aggregate"),
+        ("metrics/estimates.json", "aggregate"),
         ("metrics/data_source.json", "download"),
     ],
 )

@@ -7,6 +7,7 @@ from conftest import set_params
 
 from imdb_rnn import losses, paths
 from imdb_rnn.checkpoint import load_checkpoint
+from imdb_rnn.common import StageError
 from imdb_rnn.data import load_vocab
 from imdb_rnn.params import load_params
 from stages import train
@@ -77,3 +78,17 @@ def test_a_failing_run_leaves_no_partial_output_and_keeps_the_earlier_one(tokeni
 def test_the_threads_param_sets_torchs_threads(tokenized):
     set_params(tokenized, threads=2, epochs=1)
     assert train.train("rnn", 0, load_params(train.Params))["threads"] == 2
+
+
+@pytest.mark.parametrize(
+    ("arch", "seed", "refused"),
+    [("rnn", "-1", "'seeds' = '-1': a seed is"), ("rnn", "1.5", "'seeds' = '1.5'"), ("nope", "0", "'archs' = 'nope'")],
+)
+def test_a_wrong_matrix_item_is_refused_by_its_param_before_any_epoch(tokenized, monkeypatch, arch, seed, refused):
+    def never(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(train, "train_epoch", never)
+    monkeypatch.setattr("sys.argv", ["train", arch, seed])
+    with pytest.raises(StageError, match=refused):
+        train.main()

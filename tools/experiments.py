@@ -1,0 +1,160 @@
+"""Find experiments and commits through DVC's API, and read what each committed: for tools.compare and tools.ablations.
+
+A side of a comparison is named by an experiment's name, a glob over experiment names (a group whose
+params differ only in their seeds: their seeds are pooled), or a commit (a branch or a revision, the
+workspace by `workspace`). `dvc.api.exp_show` lists them, from HEAD back to the first commit;
+`dvc.api.read` reads, at each one's revision, its params.yaml, its every run
+(metrics/estimates.json) and its per-review results (metrics/correct.npz).
+"""
+
+import fnmatch
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dvc.api
+import numpy as np
+import yaml
+from dvc.exceptions import DvcException
+
+from imdb_rnn.aggregated import RUNS, Correct, read_correct
+from imdb_rnn.common import StageError
+from imdb_rnn.epochs import EPOCHS
+from imdb_rnn.paths import CORRECT_FILE, ESTIMATES_FILE, PARAMS_FILE
+
+# Params that change the analysis only, not the runs: two experiments that differ in them ran the same.
+ANALYSIS_PARAMS = ("seeds", "equivalence_margin")
+WORKSPACE = "workspace"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of `dvc exp show`: an experiment, a commit or the workspace."""
+
+    name: str
+    rev: str
+    is_experiment: bool
+    baseline: str = ""  # the commit an experiment ran from (a commit's own revision)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a record committed: its params, its runs (per arch and seed: accuracies, diverged), per-review results."""
+
+    params: dict
+    runs: dict[str, dict[str, dict]]
+    correct: Correct
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its label, the commits it read, and per architecture and seed its runs."""
+
+    label: str
+    params: dict  # those of its first experiment; a group's differ only in their seeds
+    revs: list[str] = field(default_factory=list)
+    correct: Correct = field(default_factory=dict)  # arch -> seed -> epoch key -> per-review results
+    diverged: dict[str, dict[int, bool]] = field(default_factory=dict)
+
+    def runs(self, arch: str, key: str) -> dict[int, np.ndarray]:
+        return {seed: by_key[key] for seed, by_key in self.correct[arch].items()}
+
+
+def experiment_records() -> list[Record]:
+    """The workspace, every commit from HEAD back, and every experiment of each, as `dvc exp show` lists them."""
+    try:
+        rows = dvc.api.exp_show(num=-1)
+    except DvcException as error:
+        raise StageError(f"`dvc exp show` failed: {error}") from None
+    records, baseline = [], ""
+    for row in rows:
+        if row["typ"] == "baseline":
+            baseline = row["rev"]
+            records.append(Record(row["rev"], row["rev"], is_experiment=False, baseline=baseline))
+        else:
+            records.append(Record(row["Experiment"] or row["rev"], row["rev"], is_experiment=True, baseline=baseline))
+    return records
+
+
+def _read(record: Record, path, mode: str = "r") -> str | bytes:
+    rev = None if record.rev == WORKSPACE else record.rev
+    try:
+        return dvc.api.read(path.as_posix(), rev=rev, mode=mode)
+    except (DvcException, FileNotFoundError) as error:
+        raise StageError(
+            f"{record.name} ({record.rev}) has no readable {path} ({type(error).__name__}): it failed, is queued, "
+            "or predates this layout; rerun it (`dvc exp run`) or leave it out"
+        ) from None
+
+
+def committed(record: Record) -> Committed:
+    """What `record` committed, read at its revision (the workspace's from disk)."""
+    params = yaml.safe_load(_read(record, PARAMS_FILE))
+    runs = json.loads(_read(record, ESTIMATES_FILE))[RUNS]
+    correct = read_correct(_read(record, CORRECT_FILE, "rb"), origin=f"{CORRECT_FILE} of {record.name} ({record.rev})")
+    return Committed(params, runs, correct)
+
+
+def _members(spec: str, records: list[Record]) -> list[Record]:
+    """The records that `spec` names: experiments by name, glob or revision, else a commit by branch or revision.
+
+    The experiments of one side must have run from one commit: the same name on two commits (a grid
+    rerun after a new commit, say) is ambiguous, and a group must not pool runs of two code versions.
+    """
+    experiments = [record for record in records if record.is_experiment]
+    is_glob = any(character in spec for character in "*?[")
+    if is_glob:
+        named = [record for record in experiments if fnmatch.fnmatchcase(record.name, spec)]
+    else:
+        named = [record for record in experiments if record.name == spec] or [
+            record for record in records if len(spec) >= 4 and record.rev.startswith(spec)
+        ]
+        named = named or [record for record in records if not record.is_experiment and record.name == spec]
+    baselines = sorted({record.baseline for record in named})
+    if len(baselines) > 1:
+        found = "; ".join(f"{record.name} {record.rev[:7]} (from {record.baseline[:7]})" for record in named)
+        raise StageError(
+            f"{spec!r} names experiments that ran from different commits ({found}): "
+            "name one by its revision, or narrow the glob to the experiments of one commit"
+        )
+    return named if is_glob else named[:1]
+
+
+def run_params(params: dict) -> dict:
+    """The params that shape the runs (ANALYSIS_PARAMS aside)."""
+    return {key: value for key, value in params.items() if key not in ANALYSIS_PARAMS}
+
+
+def resolve(spec: str, records: list[Record], load: Callable[[Record], Committed] = committed) -> Side:
+    """The side that `spec` names (an experiment, a glob over experiment names, or a commit), with its runs."""
+    members = _members(spec, records)
+    if not members:
+        raise StageError(f"{spec!r} names no experiment, branch or commit that `dvc exp show` lists; check the name")
+    loaded = [(record, load(record)) for record in members]
+    reference = run_params(loaded[0][1].params)
+    for record, found in loaded[1:]:
+        others = run_params(found.params)
+        changed = sorted(key for key in reference.keys() | others.keys() if reference.get(key) != others.get(key))
+        if changed:
+            raise StageError(
+                f"{spec!r} groups {members[0].name} and {record.name}, whose params differ in {', '.join(changed)} "
+                "(not only in seeds): narrow the glob so that a group differs only in its seeds"
+            )
+    side = Side(spec, loaded[0][1].params)
+    for record, found in loaded:
+        side.revs.append(record.rev)
+        for arch, by_seed in found.runs.items():
+            for seed_key, run in by_seed.items():
+                seed = int(seed_key)
+                results = found.correct.get(arch, {}).get(seed)
+                if results is None:
+                    raise StageError(
+                        f"{record.name}: {CORRECT_FILE} has no per-review results for {arch} seed {seed}, which "
+                        f"{ESTIMATES_FILE} lists: rerun its aggregate stage (`dvc exp run`)"
+                    )
+                pooled = side.correct.setdefault(arch, {})
+                if seed in pooled and any(not np.array_equal(pooled[seed][e.key], results[e.key]) for e in EPOCHS):
+                    raise StageError(f"{spec!r}: seed {seed} of {arch} ran twice with different results")
+                pooled[seed] = results
+                side.diverged.setdefault(arch, {})[seed] = bool(run["diverged"])
+    return side
