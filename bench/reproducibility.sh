@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# What moves a run's numbers: the cores it may use, its thread count, the CPU's instruction set.
+# Does this machine reproduce the committed study? And what moves a run's numbers on it?
 #
-#   bash bench/reproducibility.sh cores > cores.log          # from the project root; ~15 min on 2 cores
-#   bash bench/reproducibility.sh variants [ARCH] > variants.log     # ~10 min; time it on a quiet machine
+#   bash bench/reproducibility.sh check > check.log     # from the project root; ~15 min on 2 cores
+#   bash bench/reproducibility.sh cores > cores.log     # ~15 min on 2 cores
 #
-# 1. cores: two fresh clones of this repository (beside it, so that a relative data source resolves as here)
-#    each run `dvc exp run -S 'seeds=[0]'` (every architecture of params.yaml, seed 0), at the same
-#    time, one pinned to core 0 (`taskset -c 0`), the other free to use cores 0 and 1; their per-run
-#    test accuracies are printed beside the committed study's (metrics/runs.csv).
-# 2. variants: in a fresh clone, ARCH (default gru) seed 0 is trained three times, one after another: as committed; with threads=2; and with every kernel held to AVX2 (ATEN_CPU_CAPABILITY=avx2
-#    for torch's own kernels, MKL_CBWR=AVX2 for MKL's), the setting that an Intel and an AMD CPU with
-#    AVX2 share. Each prints its accuracies and training minutes.
+# 1. check: a fresh clone of this repository (beside it, so that a relative data source resolves as here)
+#    regenerates seed 0 of every architecture of params.yaml (`python -m tools.regenerate`, as many at once as
+#    there are cores) and compares each test review's result, at both epochs, with the committed study's
+#    (metrics/correct.npz at HEAD): "identical" or how many reviews differ, per run, with the machine named.
+# 2. cores: two fresh clones each run `dvc exp run -S 'seeds=[0]'` at the same time, one pinned to core 0
+#    (`taskset -c 0`), the other free to use cores 0 and 1; their test accuracies beside the committed ones.
+# Which settings move the numbers (threads, each instruction-set cap): `python -m bench.numerics`.
 # The clones (and their DVC caches) are removed at the end, or when the script is interrupted.
 set -euo pipefail
-what=${1:?"say what to run: cores, or variants [ARCH]"}
-arch=${2:-gru}
+what=${1:?"say what to run: check or cores"}
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 here=$(dirname "$root")
@@ -66,20 +65,37 @@ if [[ $what == cores ]]; then
   exit 0
 fi
 
+[[ $what == check ]] || { echo "unknown mode $what: say check or cores" >&2; exit 2; }
 clone=$(fresh_clone)
 clones=("$clone")
+python - "$clone/params.yaml" <<'EOF2'
+import sys
+from ruamel.yaml import YAML
+yaml = YAML()
+with open(sys.argv[1]) as file:
+    params = yaml.load(file)
+params["seeds"] = [0]
+with open(sys.argv[1], "w") as file:
+    yaml.dump(params, file)
+EOF2
+git show HEAD:metrics/correct.npz > "$clone/committed.npz"
+in_group "$clone" regenerate.log python -m tools.regenerate
+wait "${groups[@]}"
 cd "$clone"
-variant() {  # name, threads, then environment assignments: one forced rerun of $arch seed 0
-  local name=$1 threads=$2; shift 2
-  in_group "$clone" "$name.log" env "$@" dvc exp run -f -n "$name" -S "archs=[$arch]" -S 'seeds=[0]' -S "threads=$threads"
-  wait "${groups[-1]}"
-  python -c '
-import json, sys
-test, train = (json.load(open(path)) for path in sys.argv[2:4])
-print("%-10s %.5f %.5f  %.2f min, %d thread(s)" % (sys.argv[1], test["test_acc"], test["final_test_acc"], train["train_minutes"], train["threads"]))
-' "$name" "metrics/test/$arch-0.json" "metrics/train/$arch-0/metrics.json"
-}
-echo "## $arch seed 0, one after another: test acc (best-validation, last epoch), training time"
-variant committed 1
-variant threads2 2
-variant avx2 1 ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2
+python - <<'EOF2'
+import numpy as np
+import yaml
+from imdb_rnn.aggregated import read_correct
+from imdb_rnn.epochs import EPOCHS
+from imdb_rnn.paths import predictions_file
+
+committed = read_correct(open("committed.npz", "rb").read(), "the committed metrics/correct.npz")
+for arch in yaml.safe_load(open("params.yaml"))["archs"]:
+    with np.load(predictions_file(arch, 0)) as mine:
+        words = []
+        for epoch in EPOCHS:
+            ours, theirs = mine[epoch.review_key], committed[arch][0][epoch.key]
+            differ = int((ours != theirs).sum())
+            words.append(f"{epoch.label}: " + ("identical" if differ == 0 else f"{differ} of {len(ours)} reviews differ"))
+    print(f"{arch} seed 0: " + "; ".join(words))
+EOF2

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,14 @@ class Experiment:
     name: str
     set_params: tuple[str, ...] = ()  # -S values, e.g. "hidden=128"
     targets: tuple[str, ...] = ()  # the stages to run (with their upstream); none: the whole pipeline
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def elapsed(seconds: float) -> str:
@@ -106,17 +114,11 @@ class Queue:
 
     def processes(self) -> list[int]:
         """The process IDs of DVC's queue workers and experiment runs that are still alive."""
-        from dvc_task.proc.manager import ProcessManager
-
-        alive = []
-        for manager in (ProcessManager(self.celery.wdir), self.celery.proc):
-            for _, info in manager.processes():
-                try:
-                    os.kill(info.pid, 0)
-                    alive.append(info.pid)
-                except ProcessLookupError:
-                    pass
-        return alive
+        pids = [info.pid for _, info in self.celery.proc.processes()]
+        for path in Path(self.celery.wdir).glob("dvc-exp-worker-*.pid"):  # dvc_task's ManagedProcess writes them
+            with suppress(OSError, ValueError):
+                pids.append(int(path.read_text()))
+        return [pid for pid in pids if alive(pid)]
 
     def stop(self, names: list[str]) -> None:
         """Stop the workers, remove `names` still waiting, interrupt those running, and wait until all have ended."""
