@@ -32,7 +32,17 @@ class Params(StageParams):
     _seeds = field_validator("seeds")(seed_list)
 
 
-RUN_COLUMNS = ("best_epoch", "train_minutes", "diverged", "torch", "threads", "device", "cpu")
+RUN_COLUMNS = (
+    "best_epoch",
+    "train_minutes",
+    "diverged",
+    "torch",
+    "threads",
+    "mkl_branch",
+    "aten_capability",
+    "device",
+    "cpu",
+)
 
 
 def run_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:

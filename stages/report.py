@@ -186,7 +186,15 @@ def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
             "best epoch": table["best_epoch"],
             "train minutes": table["train_minutes"].map("{:.2f}".format),
             "diverged": table["diverged"].map({True: "yes", False: "no"}),
-            "where": table["device"] + ", " + table["threads"].astype(str) + " thread(s), " + table["cpu"],
+            "where": table["device"]
+            + ", "
+            + table["threads"].astype(str)
+            + " thread(s), MKL "
+            + table["mkl_branch"].fillna("-").astype(str)
+            + ", ATen "
+            + table["aten_capability"].fillna("-").astype(str)
+            + ", "
+            + table["cpu"],
         }
     )
 
