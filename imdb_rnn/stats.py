@@ -281,7 +281,7 @@ def flipped(result: Estimate) -> Estimate:
     return replace(result, mean=-result.mean)
 
 
-# --- the fields that metrics/summary.json keeps of an estimate, and back ---
+# --- the fields that metrics/estimates.json keeps of an estimate, and back ---
 
 DIGITS = 6  # accuracies and their intervals
 SE_DIGITS = 8

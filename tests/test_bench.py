@@ -175,10 +175,6 @@ def test_an_architecture_the_report_did_not_have_runs_its_registered_layer_batch
     torch.testing.assert_close(out[1, 3], layer.layer(x.transpose(0, 1))[3, 1])
 
 
-def test_the_reference_layers_name_registered_architectures():
-    assert set(reference.REFERENCE_LAYERS) <= set(architectures.NAMES)
-
-
 def test_synthetic_reviews_are_right_padded_with_lengths_around_imdbs_median():
     split = synthetic_split(2000, 400, 50, torch.Generator().manual_seed(0))
     lengths = split["lengths"]
