@@ -39,17 +39,6 @@ def test_an_experiment_becomes_dvcs_set_options(tmp_path):
     ]
 
 
-def test_queued_and_running_experiments_are_pending():
-    status = """Task     Name       Created    Status
-77c28d3  hidden128  03:22 PM   Running
-3fdfedb  batch128   03:22 PM   Queued
-37129aa  nll        03:22 PM   Success
-f91fbe1  nlls       03:22 PM   Failed
-
-Worker status: 2 active, 0 idle"""
-    assert ablations.pending(status) == ["hidden128", "batch128"]
-
-
 @pytest.mark.parametrize(
     ("entry", "refused"),
     [
