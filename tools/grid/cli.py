@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> None:
             raise StageError(
                 f"no space left on the disk of {disk} ({free / 2**20:.0f} MiB free): free some, then rerun."
             )
-    where = target(root, args)
     cells = plan_cells(args.prefix, args.set_param)
+    where = target(root, args)
     try:
         with Repo(str(root)) as repo:
             listed = repo.experiments.ls(rev=where["sha"], git_remote=args.git_remote)

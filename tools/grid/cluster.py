@@ -13,13 +13,14 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dask.config
 import dask_jobqueue
 from dask_jobqueue import JobQueueCluster
 from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed.diagnostics.plugin import UploadFile
 from distributed.versions import VersionMismatchWarning
 
 from imdb_rnn.common import StageError
@@ -73,7 +74,7 @@ def connect(scheduler: str | None, jobqueue: dict | None, workers: int, timeout:
             signal.signal(signal.SIGINT, previous)
         print(f"{type(cluster).__name__}: {workers} workers; dashboard {cluster.dashboard_link}", flush=True)
         client = Client(cluster)
-    with client, cluster or client:
+    with client, cluster or nullcontext():
         try:
             client.wait_for_workers(workers, timeout=timeout)
         except TimeoutError:
@@ -88,11 +89,16 @@ def check_workers(client: Client, target: dict) -> None:
     """Send the cells' module to the workers; refuse versions unlike the driver's, or a worker that misses a remote."""
     with tempfile.TemporaryDirectory() as scratch:  # workers need the environment, not a checkout
         archive = Path(scratch, "tools-grid-cell.zip")
-        with zipfile.ZipFile(archive, "w") as zipped:
+        with zipfile.ZipFile(archive, "w") as zipped:  # zipimport needs the packages' __init__.py
+            zipped.writestr("tools/__init__.py", "")
+            zipped.writestr("tools/grid/__init__.py", "")
             zipped.write(cell.__file__, "tools/grid/cell.py")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            client.upload_file(str(archive), load=True)
+            if client.cluster is None:  # a scheduler in a process of its own unpickles the tasks: it needs them too
+                client.upload_file(str(archive))
+            else:  # the workers alone (joining ones too): the scheduler runs in this process
+                client.register_plugin(UploadFile(str(archive)))
             client.get_versions(check=True, packages=["torch", "dvc", "dask_jobqueue"])
     problems = [str(warning.message) for warning in caught if warning.category is VersionMismatchWarning]
     options = {key: target[key] for key in ("dvc_url", "options")}
