@@ -107,6 +107,7 @@ class Cell:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"grid-cell-{name}-"))
         self.reaper = subprocess.Popen(
             [sys.executable, "-c", REAPER, str(self.scratch), str(os.getpid())],
+            cwd=self.scratch,
             stdin=subprocess.DEVNULL,
             process_group=0,  # a group of its own: a terminal's Ctrl-C does not reach the commands
             preexec_fn=lambda: PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM),  # SIGTERM when the task's thread dies

@@ -21,7 +21,6 @@ import dask_jobqueue
 from dask_jobqueue import JobQueueCluster
 from distributed import Client, KilledWorker, LocalCluster, as_completed
 from distributed.diagnostics.plugin import UploadFile
-from distributed.versions import VersionMismatchWarning
 
 from imdb_rnn.common import StageError
 from tools.grid import cell
@@ -100,7 +99,7 @@ def check_workers(client: Client, target: dict) -> None:
             else:  # the workers alone (joining ones too): the scheduler runs in this process
                 client.register_plugin(UploadFile(str(archive)))
             client.get_versions(check=True, packages=["torch", "dvc", "dask_jobqueue"])
-    problems = [str(warning.message) for warning in caught if warning.category is VersionMismatchWarning]
+    problems = [str(warning.message) for warning in caught if "Mismatched versions" in str(warning.message)]
     options = {key: target[key] for key in ("dvc_url", "options")}
     problems += [
         f"worker {worker}: {why}" for worker, why in client.run(cell.reach, target["git_url"], **options).items() if why
