@@ -20,7 +20,7 @@ import dask.config
 import dask_jobqueue
 from dask_jobqueue import JobQueueCluster
 from distributed import Client, KilledWorker, LocalCluster, as_completed
-from distributed.diagnostics.plugin import UploadFile
+from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
 from imdb_rnn.common import StageError
 from tools.grid import cell
@@ -95,9 +95,9 @@ def check_workers(client: Client, target: dict) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if client.cluster is None:  # a scheduler in a process of its own unpickles the tasks: it needs them too
-                client.upload_file(str(archive))
-            else:  # the workers alone (joining ones too): the scheduler runs in this process
-                client.register_plugin(UploadFile(str(archive)))
+                client.register_plugin(SchedulerUploadFile(str(archive)), name=archive.name)
+            # one name, replaced by each grid: a joining worker gets one copy (several at once corrupt the zip)
+            client.register_plugin(UploadFile(str(archive)), name=archive.name)
             client.get_versions(check=True, packages=["torch", "dvc", "dask_jobqueue"])
     problems = [str(warning.message) for warning in caught if "Mismatched versions" in str(warning.message)]
     options = {key: target[key] for key in ("dvc_url", "options")}
