@@ -132,7 +132,7 @@ def remote_holds_outputs(project: Path, name: str) -> bool:
 def test_a_grid_on_slurm_lands_its_cells_and_a_cancelled_job_fails_its_cell(slurm, project, tmp, base, server):
     (base / "jobqueue.yaml").write_text(JOBQUEUE)
     sweep = [source(server.url("slurm0"), server.url("slurm1"))]
-    cancelled, other = (cell.name for cell in plan_cells("slurm", sweep))
+    cancelled, other = plan_cells("slurm", sweep)
     command = ["--prefix", "slurm", *sets(sweep), "--jobqueue", str(base / "jobqueue.yaml"), "--connect-timeout", "60"]
     server.holding(2)
     driver = start_grid(project, tmp, *command, env=slurm)

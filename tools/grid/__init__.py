@@ -1,2 +1,1 @@
-"""`python -m tools.grid`: a grid of DVC experiments on a Dask cluster (docs/grid.md): cli (the command),
-cluster (the driver's Dask side), cell (one cell on a worker)."""
+"""`python -m tools.grid` (docs/grid.md): cli is the command, cluster the driver's Dask side, cell one cell."""

@@ -1,10 +1,8 @@
 """One cell of the grid, on a worker: clone, `dvc exp run`, push; or fail with the reason in one line.
 
-The driver uploads this module to every worker (client.upload_file), so it imports nothing of the
-project. A cell's commands share one process group, led by a reaper process that dies with the task's
-thread (Linux's parent-death signal) and then kills the group and removes the scratch clone: so a worker
-killed with SIGKILL, or a cancelled SLURM job, leaves nothing behind. Otherwise the cell kills the group
-itself, on success, failure, its --cell-timeout or the grid's cancellation.
+Uploaded to the workers (tools/grid/cluster.py), so it imports nothing of the project. A cell's commands
+share a process group led by a reaper that gets SIGTERM when the task's thread dies (a worker killed with
+SIGKILL, a cancelled SLURM job) and then kills the group and removes the clone; otherwise the cell does it.
 """
 
 import ctypes
@@ -17,10 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import dask.config
 from distributed import get_worker
+from dvc.config import Config
+from dvc.fs import get_cloud_fs
 
 LANDED, BY_ANOTHER, FAILED, INTERRUPTED = "landed", "landed by another run", "failed", "interrupted"
 POLL_S = 0.2  # how often a running command's output is forwarded and its cell's deadline checked
@@ -30,6 +31,7 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1"}
 PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: a forked child must not load libraries
 PR_SET_PDEATHSIG = 1
+MACHINE_DIR = Path(tempfile.gettempdir()) / f"grid-cache-{os.getuid()}"  # the DVC cache of this machine's cells
 REAPER = """import os, shutil, signal, sys, time
 def reap(*_):
     if os.fork() == 0:  # the child leaves the group, kills it (the reaper too), then removes the clone
@@ -53,11 +55,6 @@ class CellFailed(Exception):
         self.status = status
 
 
-def machine_dir() -> Path:
-    """The DVC cache that the cells of this machine share: inputs are pulled, and run-cache hits restored, once."""
-    return Path(tempfile.gettempdir()) / f"grid-cache-{os.getuid()}"
-
-
 def command_env() -> dict[str, str]:
     """The worker's environment less what Dask's nanny set for the worker alone (its MALLOC_TRIM_THRESHOLD_
     slowed the trainings 1.7 times: docs/grid.md), one thread per command, this Python first on PATH."""
@@ -75,8 +72,6 @@ def dvc_remote_problem(url: str, options: dict) -> str | None:
         if not directory.is_dir():
             return f"the DVC remote {url} does not exist on {socket.gethostname()}"
         return None if os.access(directory, os.W_OK) else f"the DVC remote {url} is not writable"
-    from dvc.fs import get_cloud_fs
-
     try:
         cls, config, path = get_cloud_fs({"remote": {"grid": {"url": url, **options}}}, name="grid")
         return None if cls(**config).exists(path) else f"the DVC remote {url} does not exist"
@@ -142,27 +137,21 @@ class Cell:
             process_group=self.reaper.pid,
         )
         os.set_blocking(process.stdout.fileno(), False)
-        pending, outputs = b"", []
+        pending, outputs, status = b"", [], None
         with process.stdout:
-            while True:
-                try:
+            while status is None:
+                with suppress(subprocess.TimeoutExpired):
                     status = process.wait(timeout=POLL_S)
-                except subprocess.TimeoutExpired:
-                    status = None
-                try:
-                    while chunk := os.read(process.stdout.fileno(), 1 << 16):
-                        pending += chunk
-                except BlockingIOError:  # nothing more for now (or a daemon holds the pipe open)
-                    pass
+                pending += process.stdout.read() or b""  # None: nothing more for now (or a daemon holds the pipe)
                 *lines, pending = pending.split(b"\n")
                 if status is not None and pending:
                     lines.append(pending)
                 outputs += [line.rstrip(b"\r").rsplit(b"\r")[-1].decode(errors="replace") for line in lines]  # no bars
                 self.add(outputs[len(outputs) - len(lines) :])
-                if status is not None:
-                    self.output = "\n".join(outputs)
-                    return status
-                self.check()
+                if status is None:
+                    self.check()
+        self.output = "\n".join(outputs)
+        return status
 
     def retried(self, *command: str, cwd: Path | None = None) -> bool:
         """Run a transient command (clone, push) up to --attempts times, with backoff; whether it succeeded."""
@@ -172,15 +161,14 @@ class Cell:
             if attempt < self.attempts:
                 delay = BACKOFF_S * 2 ** (attempt - 1)
                 self.add([f"{self.doing} failed (try {attempt} of {self.attempts}); again in {delay:g} s"])
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline:
+                for _ in range(round(delay / POLL_S)):
                     self.check()
                     time.sleep(POLL_S)
         return False
 
     def failure(self, what: str, advice: str) -> CellFailed:
         """The failure of a command, named by its cause: a full disk, else its last line of output."""
-        for path in (self.scratch, machine_dir()):
+        for path in (self.scratch, MACHINE_DIR):
             free = shutil.disk_usage(path).free if path.exists() else NO_SPACE_BYTES
             if free < NO_SPACE_BYTES or "No space left on device" in self.output:
                 return CellFailed(
@@ -192,8 +180,6 @@ class Cell:
 
     def land(self, overrides: list[str], git_url: str, sha: str, dvc_remote: str, dvc_url: str, options: dict) -> str:
         """Clone at `sha`, run the experiment, push its data then its ref; LANDED or BY_ANOTHER."""
-        from dvc.config import Config
-
         repo = self.scratch / "repo"
         reach_git = f"Check that {socket.gethostname()} reaches the git remote {git_url}, then rerun the grid."
         if not self.retried("git", "clone", "--quiet", "--no-checkout", git_url, str(repo)):
@@ -203,7 +189,7 @@ class Cell:
         with Config(dvc_dir=str(repo / ".dvc")).edit("local") as local:  # the grid's remote; the machine's cache
             local["core"] = {"remote": dvc_remote}
             local["remote"] = {dvc_remote: {"url": dvc_url}}
-            local["cache"] = {"dir": str(machine_dir() / "dvc-cache"), "type": "reflink,hardlink,copy"}
+            local["cache"] = {"dir": str(MACHINE_DIR / "dvc-cache"), "type": "reflink,hardlink,copy"}
         dvc = [sys.executable, "-m", "dvc"]
         sets = [arg for override in overrides for arg in ("-S", override)]
         if (status := self.run(*dvc, "exp", "run", "--pull", "-n", self.name, *sets, cwd=repo)) != 0:

@@ -2,10 +2,9 @@
 
     python -m tools.grid --prefix h128 -S hidden=64,128 -S 'seeds=[0],[1],[2]' [--scheduler tcp://host:8786]
 
-The -S options are DVC's own (`dvc exp run --queue -S`); the grid is the product of their sweeps. The
-repository, the remotes and the disk are checked first, then every worker (tools/grid/cluster.py). Each
-cell not yet on the git remote is one Dask task (tools/grid/cell.py). At the end the cells' experiments
-are pulled here and a row per cell shows the metrics of its experiment as the remote has it.
+The -S options are DVC's own (`dvc exp run -S`); the grid is the product of their sweeps. The repository,
+remotes and disk are checked, then every worker; each cell not yet on the git remote is one Dask task. At
+the end the cells' experiments are pulled here, a row per cell with its metrics as the remote has them.
 """
 
 import argparse
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import dvc.api
@@ -37,19 +35,14 @@ from tools.grid.cluster import BATCH_SYSTEMS, Interrupted, check_workers, connec
 ALREADY = "already on the remote"
 
 
-@dataclass(frozen=True)
-class Cell:
-    name: str
-    overrides: tuple[str, ...]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.grid", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--prefix", required=True, help="experiment names are <prefix>-<key>_<value>-...")
     add("-S", "--set-param", action="append", default=[], metavar="[FILE:]KEY=VALUES", help="as dvc exp run -S")
-    add("--scheduler", help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
-    add("--jobqueue", type=Path, metavar="YAML", help="batch jobs (SLURM, PBS...) as dask-jobqueue's YAML file says")
+    add_exclusive = parser.add_mutually_exclusive_group().add_argument
+    add_exclusive("--scheduler", help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    add_exclusive("--jobqueue", type=Path, metavar="YAML", help="jobs (SLURM, PBS...) as dask-jobqueue's YAML says")
     add("--workers", type=int, help="local workers (default: one per core), or batch jobs' workers (one per cell)")
     add("--git-remote", default="origin", help="the git remote the workers clone and push to")
     add("--dvc-remote", help="the DVC remote for data and run cache (default: DVC's default)")
@@ -65,8 +58,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--workers and --attempts must be at least 1")
     if args.cell_timeout <= 0 or args.connect_timeout <= 0:
         parser.error("--cell-timeout and --connect-timeout must be positive")
-    if args.scheduler and args.jobqueue:
-        parser.error("--scheduler and --jobqueue: give one")
     if args.jobqueue:
         try:
             args.jobqueue = yaml.safe_load(args.jobqueue.read_text())
@@ -74,15 +65,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--jobqueue: {error}")
         systems = list(args.jobqueue.get("jobqueue", {})) if isinstance(args.jobqueue, dict) else []
         if len(systems) != 1 or systems[0] not in BATCH_SYSTEMS:
-            parser.error(
-                f"--jobqueue: one batch system under 'jobqueue:', as dask-jobqueue's file has; found {systems}"
-            )
+            parser.error(f"--jobqueue: one batch system under 'jobqueue:' (as in dask-jobqueue's file), not {systems}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*", args.prefix):
         parser.error(f"--prefix {args.prefix!r}: use letters, digits, '_', '+' and '-' (it starts git ref names)")
     return args
 
 
-def cell_name(prefix: str, overrides: tuple[str, ...]) -> str:
+def cell_name(prefix: str, overrides: list[str]) -> str:
     """`<prefix>-<key>_<value>-...`, git-ref-safe; a long value is a hash. The same options give the same name."""
     parts = [prefix]
     for key, _, value in (override.partition("=") for override in overrides):
@@ -92,17 +81,17 @@ def cell_name(prefix: str, overrides: tuple[str, ...]) -> str:
     return name if len(name) <= 120 else f"{prefix}-{hashlib.sha1(' '.join(overrides).encode()).hexdigest()[:12]}"
 
 
-def plan_cells(prefix: str, set_params: list[str]) -> list[Cell]:
-    """The product of the -S sweeps, expanded by DVC's own parser (Hydra's override grammar)."""
+def plan_cells(prefix: str, set_params: list[str]) -> dict[str, list[str]]:
+    """The cells' names and overrides: the product of the -S sweeps, expanded by DVC's own parser (Hydra's)."""
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(set_params))
     except Exception as error:  # Hydra's grammar errors
         raise StageError(f"cannot parse the -S options {set_params}: {error}") from None
-    cells = []
+    cells = {}
     for sweep in sweeps:
-        overrides = tuple(o if path == "params.yaml" else f"{path}:{o}" for path, os_ in sweep.items() for o in os_)
-        cells.append(Cell(cell_name(prefix, overrides), overrides))
-    if len({cell.name for cell in cells}) != len(cells):
+        overrides = [o if path == "params.yaml" else f"{path}:{o}" for path, values in sweep.items() for o in values]
+        cells[cell_name(prefix, overrides)] = overrides
+    if len(cells) != len(sweeps):
         raise StageError("two cells of the grid would have the same name: write their -S values differently.")
     return cells
 
@@ -143,35 +132,26 @@ def target(root: Path, args: argparse.Namespace) -> dict:
     return {"git_url": url, "sha": sha, "dvc_remote": name, "dvc_url": remotes[name]["url"], "options": options}
 
 
-def summarize(root: Path, args: argparse.Namespace, sha: str, cells: list[Cell], results: dict, logs: Path) -> None:
+def summarize(root: Path, args: argparse.Namespace, sha: str, cells: dict, results: dict, logs: Path) -> None:
     """Pull the cells' experiments here; print and save a row per cell with the metrics the remote has for it."""
-    if names := [f"refs/exps/{sha[:2]}/{sha[2:]}/{c.name}" for c in cells if results[c.name]["status"] != FAILED]:
+    if names := [f"refs/exps/{sha[:2]}/{sha[2:]}/{name}" for name in cells if results[name]["status"] != FAILED]:
         with Repo(str(root)) as repo:
             repo.experiments.pull(args.git_remote, names, force=True, pull_cache=args.pull_data)
     shown = {row["Experiment"]: row for row in dvc.api.exp_show(repo=str(root), revs=sha) if row.get("Experiment")}
     metric = re.compile(rf"(?:^|\.){re.escape(args.metric)}$")
-    records = [
-        results[c.name]
-        | {"metrics": {k: v for k, v in shown.get(c.name, {}).items() if metric.search(k) and isinstance(v, float)}}
-        for c in cells
-    ]
-    rows = [
-        [
-            r["name"],
-            r["status"],
-            " ".join(f"{metric.sub('', k)}={v:.4f}" for k, v in r["metrics"].items()),
-            r.get("seconds"),
-            r.get("host"),
-        ]
-        for r in records
-    ]
+    records, rows = [], []
+    for name in cells:
+        metrics = {k: v for k, v in shown.get(name, {}).items() if metric.search(k) and isinstance(v, float)}
+        records.append(record := results[name] | {"metrics": metrics})
+        values = " ".join(f"{metric.sub('', key)}={value:.4f}" for key, value in metrics.items())
+        rows.append([name, record["status"], values, record.get("seconds"), record.get("host")])
     text = tabulate(rows, ["cell", "status", args.metric, "wall s", "host"], floatfmt=".0f", missingval="-")
     print(f"{text}\nlogs: {logs}", flush=True)
     (logs / "summary.txt").write_text(text + "\n")
     (logs / "summary.json").write_text(json.dumps(records, indent=2) + "\n")
-    failed = [cell for cell in cells if results[cell.name]["status"] == FAILED]
-    for cell in failed:
-        print(f"\n--- {cell.name} (-S {' '.join(cell.overrides)}): {results[cell.name]['reason']}")
+    failed = [name for name in cells if results[name]["status"] == FAILED]
+    for name in failed:
+        print(f"\n--- {name} (-S {' '.join(cells[name])}): {results[name]['reason']}")
     if failed:
         raise StageError(
             f"{len(failed)} of {len(cells)} cells failed (why, above; their logs in {logs}). The others landed. "
@@ -184,14 +164,11 @@ def run(args: argparse.Namespace) -> None:
     root = Path(_git(Path.cwd(), "rev-parse", "--show-toplevel") or Path.cwd())
     if not (root / ".dvc").is_dir() or not (root / ".git").exists():
         raise StageError(f"{root} is not a git + DVC project: run python -m tools.grid in a clone of the project.")
-    logs = (
-        args.logs or root / ".dvc" / "tmp" / "grid" / f"{args.prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    ).resolve()
+    default_logs = root / ".dvc" / "tmp" / "grid" / f"{args.prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    logs = (args.logs or default_logs).resolve()
     for disk in (root, Path(tempfile.gettempdir())):
         if (free := shutil.disk_usage(disk).free) < NO_SPACE_BYTES:
-            raise StageError(
-                f"no space left on the disk of {disk} ({free / 2**20:.0f} MiB free): free some, then rerun."
-            )
+            raise StageError(f"no space left on the disk of {disk} ({free / 2**20:.0f} MiB free): free some, rerun.")
     cells = plan_cells(args.prefix, args.set_param)
     where = target(root, args)
     try:
@@ -200,14 +177,14 @@ def run(args: argparse.Namespace) -> None:
     except Exception as error:  # scmrepo's errors: network, credentials
         raise StageError(f"cannot list the experiments on the git remote {where['git_url']}: {error}") from None
     on_remote = {name for names in listed.values() for name, _ in names}
-    todo = [cell for cell in cells if cell.name not in on_remote]
+    todo = {name: overrides for name, overrides in cells.items() if name not in on_remote}
     print(
         f"grid {args.prefix}: {len(cells)} cells from {where['sha'][:7]}, {len(cells) - len(todo)} already on the "
         f"git remote; logs in {logs}",
         flush=True,
     )
     logs.mkdir(parents=True, exist_ok=True)
-    results = {cell.name: {"name": cell.name, "status": ALREADY} for cell in cells if cell.name in on_remote}
+    results = {name: {"name": name, "status": ALREADY} for name in cells if name in on_remote}
     if todo:
         workers = args.workers or (len(todo) if args.jobqueue else os.cpu_count())
         with connect(args.scheduler, args.jobqueue, workers, args.connect_timeout, logs) as client:
@@ -229,11 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run(args)
     except Interrupted as stop:
-        print(
-            f"interrupted ({stop}): {stop.detail or 'no cell had started'}. Rerun the same command to run the rest.",
-            file=sys.stderr,
-            flush=True,
-        )
+        detail = stop.detail or "no cell had started"
+        print(f"interrupted ({stop}): {detail}. Rerun the same command to run the rest.", file=sys.stderr, flush=True)
         raise SystemExit(128 + stop.signum) from None
     except OSError as error:
         if error.errno != errno.ENOSPC:

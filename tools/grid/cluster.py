@@ -18,7 +18,6 @@ from pathlib import Path
 
 import dask.config
 import dask_jobqueue
-from dask_jobqueue import JobQueueCluster
 from distributed import Client, KilledWorker, LocalCluster, as_completed
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
@@ -40,18 +39,6 @@ class Interrupted(Exception):
         self.signum, self.detail = signum, ""
 
 
-def _batch_cluster(jobqueue: dict, workers: int, logs: Path) -> JobQueueCluster:
-    """The cluster that dask-jobqueue builds as its YAML file says (one system under `jobqueue:`)."""
-    ((system, options),) = jobqueue["jobqueue"].items()
-    dask.config.update(dask.config.config, jobqueue, priority="new")
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a job that ends fails its cell
-        batch = BATCH_SYSTEMS[system](
-            config_name=system, log_directory=options.get("log-directory", str(logs / "jobs"))
-        )
-    batch.scale(workers)
-    return batch
-
-
 @contextmanager
 def connect(scheduler: str | None, jobqueue: dict | None, workers: int, timeout: float, logs: Path) -> Iterator[Client]:
     """A client of the scheduler at `scheduler`, of batch jobs (`jobqueue`), or of a local cluster of `workers`."""
@@ -67,8 +54,17 @@ def connect(scheduler: str | None, jobqueue: dict | None, workers: int, timeout:
     else:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by local workers: the driver stops cells
         try:
-            local = {"n_workers": workers, "threads_per_worker": 1, "scheduler_kwargs": {"allowed_failures": 2}}
-            cluster = _batch_cluster(jobqueue, workers, logs) if jobqueue else LocalCluster(**local)
+            if jobqueue:  # dask-jobqueue's own YAML file, one batch system under `jobqueue:`
+                ((system, options),) = jobqueue["jobqueue"].items()
+                dask.config.update(dask.config.config, jobqueue, priority="new")
+                jobs = options.get("log-directory", str(logs / "jobs"))
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a job that ends fails its cell
+                    cluster = BATCH_SYSTEMS[system](config_name=system, log_directory=jobs)
+                cluster.scale(workers)
+            else:
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, scheduler_kwargs={"allowed_failures": 2}
+                )
         finally:
             signal.signal(signal.SIGINT, previous)
         print(f"{type(cluster).__name__}: {workers} workers; dashboard {cluster.dashboard_link}", flush=True)
@@ -100,20 +96,17 @@ def check_workers(client: Client, target: dict) -> None:
             client.register_plugin(UploadFile(str(archive)), name=archive.name)
             client.get_versions(check=True, packages=["torch", "dvc", "dask_jobqueue"])
     problems = [str(warning.message) for warning in caught if "Mismatched versions" in str(warning.message)]
-    options = {key: target[key] for key in ("dvc_url", "options")}
-    problems += [
-        f"worker {worker}: {why}" for worker, why in client.run(cell.reach, target["git_url"], **options).items() if why
-    ]
+    reached = client.run(cell.reach, target["git_url"], target["dvc_url"], target["options"])
+    problems += [f"worker {worker}: {why}" for worker, why in reached.items() if why]
     if problems:
+        found = "\n".join(problems)
         raise StageError(
-            "the workers differ from this machine, or miss a remote (found before any cell started):\n"
-            + "\n".join(problems)
-            + "\nEvery worker needs git and this environment (pip install -r requirements.txt) and must reach both "
-            "remotes: fix them, then rerun."
+            f"the workers differ from this machine, or miss a remote (found before any cell started):\n{found}\nEvery "
+            "worker needs git and this environment (pip install -r requirements.txt) and both remotes: fix, rerun."
         )
 
 
-def run_cells(client: Client, cells: list, target: dict, timeout: float, attempts: int, logs: Path) -> dict:
+def run_cells(client: Client, cells: dict, target: dict, timeout: float, attempts: int, logs: Path) -> dict:
     """One task per cell; each cell's log lines to <logs>/<cell>.log as they come; Interrupted stops them all."""
     topic, started, ended, begin = f"grid-{uuid.uuid4().hex}", set(), set(), time.monotonic()
 
@@ -130,7 +123,7 @@ def run_cells(client: Client, cells: list, target: dict, timeout: float, attempt
 
     client.subscribe_topic(topic, on_event)
     args = (target, timeout, attempts, topic)
-    futures = {client.submit(cell.run_cell, c.name, list(c.overrides), *args, pure=False): c.name for c in cells}
+    futures = {client.submit(cell.run_cell, name, cells[name], *args, pure=False): name for name in cells}
     results: dict[str, dict] = {}
     try:
         for future in as_completed(futures):
