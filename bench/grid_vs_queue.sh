@@ -4,7 +4,7 @@
 #   2. DVC's queue, `dvc queue start -j 2`, one thread per training (OMP_NUM_THREADS=1);
 #   3. `python -m tools.grid` on its default LocalCluster (one single-threaded worker per core),
 #      then each grid cell's overhead: its wall time minus the seconds its train and evaluate stages
-#      ran (from the grid's summary.json), split into the summary stages (aggregate, plot, report, which
+#      ran (from the grid's cell logs), split into the summary stages (aggregate, plot, report, which
 #      the queue runs too) and the rest (the clone, DVC between stages, the pull and the pushes).
 # Each way trains its own seeds (FIRST..FIRST+3, then +10, then +20; FIRST is the first argument,
 # default 10), so that none restores another's runs from the run cache; a rerun takes another FIRST.
@@ -54,10 +54,20 @@ grid=$(( $(date +%s) - start ))
 echo "tools.grid, LocalCluster: ${grid} s ($(ratio "$sequential" "$grid")x the speed of one after another," \
   "$(ratio "$queue" "$grid")x the speed of the queue)"
 python -c '
-import json, sys
-cells = [cell for cell in json.load(open(sys.argv[1])) if cell["status"] == "landed"]
-for cell in cells:
-    cell["summary_seconds"] = sum(s for stage, s in cell["stage_seconds"].items() if stage in ("aggregate", "plot", "report"))
+import json, re, sys
+from pathlib import Path
+logs = Path(sys.argv[1])
+cells = [cell for cell in json.loads((logs / "summary.json").read_text()) if cell["status"] == "landed"]
+for cell in cells:  # each stage: from its "Running stage" line to the next lock file update, in the cell log
+    stages, running = {}, None
+    for at, stage in re.findall(r"^\[\s*(\d+\.\d)\] (?:Running stage .([^\x27]+).|Updating lock file)", (logs / (cell["name"] + ".log")).read_text(), re.M):
+        if stage:
+            running = (stage, float(at))
+        elif running:
+            stages[running[0]], running = float(at) - running[1], None
+    cell["train_eval_seconds"] = sum(s for stage, s in stages.items() if stage.startswith(("train@", "evaluate@")))
+    cell["overhead_seconds"] = cell["seconds"] - cell["train_eval_seconds"]
+    cell["summary_seconds"] = sum(s for stage, s in stages.items() if stage in ("aggregate", "plot", "report"))
     cell["grid_seconds"] = cell["overhead_seconds"] - cell["summary_seconds"]
 for what, key in [
     ("wall", "seconds"),
@@ -68,5 +78,5 @@ for what, key in [
 ]:
     values = sorted(cell[key] for cell in cells)
     print(f"per grid cell, {what}: {values[0]:.1f} to {values[-1]:.1f} s")
-' "$logs/summary.json"
+' "$logs"
 echo "the grid's logs and summary: $logs"

@@ -8,22 +8,29 @@ a known point, its data source is an HTTP server of the test that can hold a dow
 """
 
 import http.server
+import importlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from contextlib import chdir
 from pathlib import Path
 
 import psutil
 import pytest
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
-from distributed import Client
+from distributed import Client, versions
 
-from tools.grid.plan import plan_cells
+from imdb_rnn.common import StageError
+from tools.grid import cli
+from tools.grid.cell import command_env
+from tools.grid.cli import plan_cells
+from tools.grid.cluster import check_workers
 
 GRID = [sys.executable, "-m", "tools.grid"]
 TRAIN = "train@rnn-0"
@@ -53,19 +60,16 @@ def sets(values: list[str]) -> list[str]:
     return [arg for value in values for arg in ("-S", value)]
 
 
-def grid(root: Path, tmp: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def grid(root: Path, tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The command, its scratch clones and machine cache under `tmp`."""
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    result = subprocess.run([*GRID, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"grid {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+    env = {**os.environ, "TMPDIR": str(tmp), **(env or {})}
+    return subprocess.run([*GRID, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
-def start_grid(root: Path, tmp: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "TMPDIR": str(tmp)}
+def start_grid(root: Path, tmp: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp), **(env or {})}
     return subprocess.Popen(
-        [*GRID, *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*GRID, *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
     )
 
 
@@ -198,53 +202,51 @@ def client(base, tmp):
                 process.wait(timeout=30)
 
 
-def test_a_grid_lands_its_cells_retries_a_failed_push_and_reports_a_failing_cell(project, tmp, base):
+def test_a_grid_lands_its_cells_retries_a_failed_clone_and_reports_a_failing_cell(project, tmp, base):
     sweep = [source(str(base / "source" / "aclImdb_v1.tar.gz"), "/missing/aclImdb_v1.tar.gz")]
-    good, bad = (cell.name for cell in plan_cells("g", sweep))
-    hook = base / "origin.git" / "hooks" / "pre-receive"  # the first push of the good cell's ref fails, as in an outage
-    hook.write_text(f"#!/bin/sh\ngrep -q '/{good}$' && [ ! -e outage ] && touch outage && exit 1\nexit 0\n")
+    good, bad = plan_cells("g", sweep)
+    hook = base / "flaky-pack"  # the first clone fails, as in an outage; git runs the hook in the remote
+    hook.write_text(f'#!/bin/sh\n[ -e {base}/outage ] || {{ touch {base}/outage; exit 1; }}\nexec "$@"\n')
     hook.chmod(0o755)
-    try:
-        result = grid(
-            project, tmp, "--prefix", "g", *sets(sweep), "--workers", "2", "--logs", str(base / "logs"), check=False
-        )
-    finally:
-        hook.unlink()
+    origin = base / "origin.git"  # cloned over git's file:// transport, which runs the hook
+    (base / "gitconfig").write_text(
+        f'[uploadpack]\n\tpackObjectsHook = {hook}\n[url "file://{origin}"]\n\tinsteadOf = {origin}\n'
+    )
+    env = {"GIT_CONFIG_GLOBAL": str(base / "gitconfig")}
+    result = grid(project, tmp, "--prefix", "g", *sets(sweep), "--workers", "2", "--logs", str(base / "logs"), env=env)
     output = result.stdout
     assert result.returncode == 1 and "1 of 2 cells failed" in result.stderr, output + result.stderr
-    assert "local cluster: 2 single-threaded workers" in output and "Traceback" not in output + result.stderr
+    assert "LocalCluster: 2 workers" in output and "Traceback" not in output + result.stderr
+    assert re.search(rf"^ +\d+ s  {good}: Running stage '{TRAIN}'", output, re.M)  # live progress
 
-    good_log = (base / "logs" / f"{good}.log").read_text()
-    assert "git push failed (try 1 of 3)" in good_log and good_log.count("$ git push") == 2  # retried, once
-    assert f"Running stage '{TRAIN}'" in good_log
+    logs = [(base / "logs" / f"{name}.log").read_text() for name in (good, bad)]
+    assert sum("git clone --quiet --no-checkout" in log and "failed (try 1 of 3)" in log for log in logs) == 1
+    assert f"Running stage '{TRAIN}'" in logs[0] and "landed" in logs[0].splitlines()[-1]
     accuracy = remote_summary(project, good)["rnn"]["test_acc"]["mean"]
     assert re.search(rf"landed +rnn={accuracy:.4f} ", summary_row(output, good))  # the remote ref's metrics
-    assert len(on_remote(project, good)) == 1
     assert good in run_command(["git", "for-each-ref", "refs/exps"], project).stdout  # pulled here
-
-    bad_log = (base / "logs" / f"{bad}.log").read_text()
-    assert "does not exist" in bad_log and bad_log.count("$ dvc exp run") == 1  # a failing experiment: not retried
-    assert "dvc exp run failed" in output and "does not exist" in output  # its reason and the end of its log
+    assert "does not exist" in logs[1] and logs[1].count("$ dvc exp run") == 1  # a failing experiment: not retried
+    assert re.search(rf"--- {bad} .*dvc exp run failed \(exit status \d+\)", output)
     assert not on_remote(project, bad)
 
     records = {record["name"]: record for record in json.loads((base / "logs" / "summary.json").read_text())}
     assert records[good]["status"] == "landed" and records[bad]["status"] == "failed"
-    assert 0 < records[good]["train_eval_seconds"] < records[good]["seconds"]
-    assert not scratch_clones(tmp)
+    assert records[good]["metrics"] == {"rnn.test_acc.mean": accuracy} and records[good]["seconds"] > 0
+    assert not scratch_clones(tmp) and not cell_processes(tmp)
 
 
 def test_a_rerun_of_a_landed_cell_runs_nothing(project, tmp, base):
     sweep = [source(str(base / "source" / "aclImdb_v1.tar.gz"))]
     output = grid(project, tmp, "--prefix", "g", *sets(sweep)).stdout
     assert "1 cells from" in output and "1 already on the git remote" in output
-    assert "local cluster" not in output and "running on" not in output  # no cluster, no task
-    assert re.search(r"already on the remote +rnn=0\.\d{4} ", summary_row(output, plan_cells("g", sweep)[0].name))
+    assert "LocalCluster" not in output and "$ git clone" not in output  # no cluster, no task
+    assert re.search(r"already on the remote +rnn=0\.\d{4} ", summary_row(output, *plan_cells("g", sweep)))
 
 
 def test_two_grids_with_the_same_cell_at_once_land_it_once_and_both_say_who(project, tmp, base, server, client):
     server.holding(2)  # both cells wait in their download until both have started: they run at once
     sweep = [source(server.url("twice"))]
-    name = plan_cells("twice", sweep)[0].name
+    (name,) = plan_cells("twice", sweep)
     cluster = ["--scheduler", client.scheduler.address]
     drivers = [
         start_grid(project, tmp, "--prefix", "twice", *sets(sweep), *cluster, "--logs", str(base / f"twice{index}"))
@@ -263,16 +265,28 @@ def test_two_grids_with_the_same_cell_at_once_land_it_once_and_both_say_who(proj
         assert f"Stage '{TRAIN}' is cached - skipping run" in (base / f"twice{index}" / f"{name}.log").read_text()
 
 
-def test_sigint_to_the_driver_stops_its_running_cells_and_removes_their_clones(project, tmp, server, client):
+def test_sigterm_to_the_driver_stops_its_running_cells_and_removes_their_clones(project, tmp, server, client):
     server.holding(2)
-    sweep = [source(server.url("sigint0"), server.url("sigint1"))]
-    driver = start_grid(project, tmp, "--prefix", "int", *sets(sweep), "--scheduler", client.scheduler.address)
+    sweep = [source(server.url("term0"), server.url("term1"))]
+    driver = start_grid(project, tmp, "--prefix", "term", *sets(sweep), "--scheduler", client.scheduler.address)
     server.wait_for(2)  # both cells are in their download stage
-    assert len(cell_processes(tmp)) >= 4  # per cell: a supervisor, dvc exp run, the stage
-    driver.send_signal(signal.SIGINT)  # to its PID alone, not its process group
+    assert len(cell_processes(tmp)) >= 4  # per cell: its reaper, dvc exp run, the stage
+    driver.send_signal(signal.SIGTERM)  # to its PID alone, not its process group
+    stdout, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 143 and "Traceback" not in stdout + stderr, stdout + stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted (SIGTERM): 2 running cells stopped"), stderr
+    wait_until(lambda: not cell_processes(tmp) and not scratch_clones(tmp), 10, "a cell's process or clone is left")
+
+
+def test_ctrl_c_stops_a_local_grid_and_leaves_nothing(project, tmp, server):
+    server.holding(1)
+    sweep = [source(server.url("ctrl-c"))]
+    driver = start_grid(project, tmp, "--prefix", "ctrlc", *sets(sweep), "--workers", "1", start_new_session=True)
+    server.wait_for(1)
+    os.killpg(driver.pid, signal.SIGINT)  # as a terminal does: to the driver's process group, its local workers too
     stdout, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 130 and "Traceback" not in stdout + stderr, stdout + stderr
-    assert stderr.strip().splitlines()[-1].startswith("interrupted (SIGINT): 2 running cells stopped"), stderr
+    assert "interrupted (SIGINT): 1 running cells stopped" in stderr, stderr
     wait_until(lambda: not cell_processes(tmp) and not scratch_clones(tmp), 10, "a cell's process or clone is left")
 
 
@@ -280,7 +294,7 @@ def test_a_cell_over_its_timeout_is_stopped_and_fails(project, tmp, server, clie
     server.holding(1)
     sweep = [source(server.url("timeout"))]
     options = ["--prefix", "slow", *sets(sweep), "--scheduler", client.scheduler.address, "--cell-timeout", "4"]
-    result = grid(project, tmp, *options, check=False)
+    result = grid(project, tmp, *options)
     assert result.returncode == 1 and "exceeded --cell-timeout (4 s)" in result.stdout, result.stdout + result.stderr
     assert not cell_processes(tmp) and not scratch_clones(tmp)
 
@@ -296,13 +310,16 @@ def test_a_killed_worker_leaves_no_process_and_its_cell_lands_once_elsewhere(pro
     def in_attempt() -> list[str]:
         return [cwd for cwd in cell_processes(tmp) if cwd.startswith(str(attempt))]
 
-    assert len(in_attempt()) >= 3  # its supervisor, dvc exp run, the download stage
+    assert len(in_attempt()) >= 3  # its reaper, dvc exp run, the download stage
     os.kill(client.run(os.getpid, workers=[busy])[busy], signal.SIGKILL)
     wait_until(lambda: not in_attempt() and not attempt.exists(), 10, "its processes or its clone outlived it")
     stdout, stderr = driver.communicate(timeout=240)
     assert driver.returncode == 0, stdout + stderr
-    name = plan_cells("killed", sweep)[0].name
+    (name,) = plan_cells("killed", sweep)
     assert re.search(r" landed ", summary_row(stdout, name)) and len(on_remote(project, name)) == 1
+    # the grids so far left one copy of the cell's code for a joining worker (several at once corrupt its zip)
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert [plugin for plugin in plugins if "tools-grid-cell" in plugin] == ["tools-grid-cell.zip"], plugins
 
 
 def test_a_dvc_remote_that_vanishes_fails_the_cell_and_is_not_created_again(project, tmp, base, server, client):
@@ -317,4 +334,149 @@ def test_a_dvc_remote_that_vanishes_fails_the_cell_and_is_not_created_again(proj
     server.released.set()
     stdout, stderr = driver.communicate(timeout=240)
     assert driver.returncode == 1 and f"the DVC remote {spare} does not exist on" in stdout, stdout + stderr
-    assert not spare.exists() and not on_remote(project, plan_cells("vanished", sweep)[0].name)
+    assert not spare.exists() and not on_remote(project, *plan_cells("vanished", sweep))
+
+
+def test_workers_with_other_versions_or_without_a_remote_are_refused_before_any_cell(project, client, base):
+    def older_dvc() -> None:
+        real = versions.get_package_info
+        versions.get_package_info = lambda pkgs: real(pkgs) | {"dvc": "1.0"}
+
+    worker = sorted(client.scheduler_info()["workers"])[0]
+    client.run(older_dvc, workers=[worker])
+    target = {"git_url": str(base / "origin.git"), "dvc_url": str(base / "unmounted"), "options": {}}
+    try:
+        with pytest.raises(StageError) as refused:
+            check_workers(client, target)
+    finally:
+        client.run(importlib.reload, versions, workers=[worker])
+    message = str(refused.value)
+    assert re.search(r"\| dvc +\| 3\.\d+\.\d+ .*1\.0", message), message  # Dask's own table of versions
+    assert f"worker {worker}: the DVC remote {base / 'unmounted'} does not exist on" in message
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_one_message_in_bounded_time(project, tmp):
+    port = free_port()
+    start = time.monotonic()
+    result = grid(
+        project,
+        tmp,
+        "--prefix",
+        "x",
+        "-S",
+        "seeds=[5]",
+        "--scheduler",
+        f"tcp://127.0.0.1:{port}",
+        "--connect-timeout",
+        "2",
+    )
+    assert result.returncode == 1 and time.monotonic() - start < 60
+    assert f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 2 s" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def no_cluster(*args, **kwargs):
+    raise AssertionError("the cluster was about to be reached, or a cell to run")
+
+
+def run_grid(root: Path, *args: str) -> None:
+    """The command in this process: a refusal comes before any cluster is reached."""
+    with chdir(root):
+        cli.main(list(args))
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--prefix", "a b"], "--prefix 'a b': use letters"),
+        (["--prefix", "x", "--workers", "0"], "--workers and --attempts must be at least 1"),
+        (["--prefix", "x", "--cell-timeout", "0"], "--cell-timeout and --connect-timeout must be positive"),
+        (
+            ["--prefix", "x", "--scheduler", "tcp://h:1", "--jobqueue", "j.yaml"],
+            "--jobqueue: not allowed with argument --scheduler",
+        ),
+        (["--prefix", "x", "--jobqueue", "/no/jobqueue.yaml"], "--jobqueue: [Errno 2] No such file"),
+        (["--prefix", "x", "--jobqueue", "/dev/null"], "--jobqueue: one batch system under 'jobqueue:'"),
+    ],
+)
+def test_bad_options_are_refused_by_argparse(args, says, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(args)
+    assert says in capsys.readouterr().err
+
+
+def test_a_wrong_repository_remote_commit_or_sweep_is_refused_before_any_cell(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "connect", no_cluster)
+    with pytest.raises(StageError, match="is not a git \\+ DVC project"):
+        run_grid(tmp_path, "--prefix", "x")
+    root = make_grid_project(tmp_path, dvc_remote=False)
+    for args, says in [
+        (["-S", "hidden=[8,16"], "cannot parse the -S options"),
+        (["--rev", "nosuch"], "--rev 'nosuch' is not a commit"),
+        (["--git-remote", "upstream"], "there is no git remote 'upstream'"),
+        ([], "no DVC remote (no default) (this project has none)"),
+    ]:
+        with pytest.raises(StageError, match=re.escape(says)):
+            run_grid(root, "--prefix", "x", "-S", "hidden=8", *args)
+    (root / "params.yaml").write_text((root / "params.yaml").read_text().replace("hidden: 8", "hidden: 9"))
+    with pytest.raises(StageError, match="uncommitted changes"):
+        run_grid(root, "--prefix", "x", "-S", "hidden=8")
+    run_command([*GIT_COMMIT, "-qam", "hidden 9"], root)
+    with pytest.raises(StageError, match="is on no branch or tag of the git remote"):
+        run_grid(root, "--prefix", "x", "-S", "hidden=8")
+
+
+def test_cell_names_are_deterministic_ref_safe_and_list_values_are_one_value():
+    cells = plan_cells("s", ["hidden=64,128", "archs=[rnn,gru]", "data.url=/a/very/long/path/to/aclImdb_v1.tar.gz"])
+    assert [overrides[:2] for overrides in cells.values()] == [
+        ["hidden=64", "archs=[rnn,gru]"],
+        ["hidden=128", "archs=[rnn,gru]"],
+    ]
+    first = next(iter(cells))
+    assert first.startswith("s-hidden_64-archs_rnn-gru-data.url_") and len(first) < 60
+    assert list(plan_cells("s", ["seeds=[0],[1]"])) == ["s-seeds_0", "s-seeds_1"]
+
+
+def test_a_cells_commands_run_without_what_the_nanny_set_for_its_worker(monkeypatch):
+    """The nanny's MALLOC_TRIM_THRESHOLD_ slowed the cells' trainings by 70% (docs/grid.md)."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as dask's distributed.nanny.pre-spawn-environ sets it
+    monkeypatch.setenv("AWS_PROFILE", "grid")  # the worker's own environment reaches the commands
+    env = command_env()
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert (env["OMP_NUM_THREADS"], env["AWS_PROFILE"], env["GIT_TERMINAL_PROMPT"]) == ("1", "grid", "0")
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MiB file system (tmpfs): the workers' $TMPDIR, to fill."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN): the full-disk test runs in CI as root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_full_disk_is_named_at_the_start_and_when_it_fills_during_a_cell(project, small_disk, base):
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * (47 * 2**20))  # full before the grid starts
+    result = grid(project, small_disk, "--prefix", "full", "-S", "seeds=[7]")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: no space left on the disk of {small_disk} (")
+    ballast.unlink()
+    big = base / "big" / "aclImdb_v1.tar.gz"  # larger than the disk: its download fills it
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(64 * 2**20))
+    result = grid(project, small_disk, "--prefix", "fills", *sets([source(str(big))]), "--workers", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stdout
+    assert re.search(r"dvc exp run failed \(exit status \d+\): no space left on the disk of ", result.stdout)

@@ -1,5 +1,3 @@
-"""python -m tools.grid: see tools/grid/cli.py and docs/grid.md."""
-
 from imdb_rnn.common import run_stage
 from tools.grid.cli import main
 

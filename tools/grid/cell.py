@@ -1,412 +1,226 @@
-"""One cell of the grid, on a worker: run its experiment and land it on the remotes, or fail it cleanly.
+"""One cell of the grid, on a worker: clone, `dvc exp run`, push; or fail with the reason in one line.
 
-A cell (run_cell, one Dask task):
-1. reports `landed by another run` at once if its experiment is already on the git remote;
-2. checks that the DVC remote exists, if it is a directory (a local or shared-file-system path):
-   a missing one fails the cell instead of being created, so data never lands on one worker's disk;
-3. gets the commit from the machine's mirror of the git remote (cloned once, then updated with
-   `git fetch` when it lacks the commit), into a scratch clone under $TMPDIR (`grid-cell-<name>-*`);
-4. runs `dvc exp run --pull -n <name> -S ...` there, with the machine's DVC cache (shared by every cell
-   of every worker of the machine, so inputs are pulled, and run-cache hits restored, once per machine);
-5. checks the DVC remote again, pushes the outputs and run cache (`dvc push --run-cache`), then the
-   experiment's ref (tools/grid/landing.py: `landed`, or `landed by another run`).
-
-Each command runs under tools/grid/supervisor.py, in a process group of its own that dies with the cell:
-on --cell-timeout, on the grid's cancellation (the driver's SIGINT or SIGTERM, or the driver gone), and
-with the worker. Clone, fetch and push are retried with backoff; a failing `dvc exp run` is not (it is
-the experiment's failure, not a transient one). The scratch clone is removed in every case.
-
-These functions run on workers that have the project's Python environment but maybe no checkout: the
-driver sends them by value (tools/grid/cluster.py). So they use nothing of imdb_rnn, and compute what
-they need to know about the machine (paths, PIDs, environment) when they run, not at import.
+Uploaded to the workers (tools/grid/cluster.py), so it imports nothing of the project. A cell's commands
+share a process group led by a reaper that gets SIGTERM when the task's thread dies (a worker killed with
+SIGKILL, a cancelled SLURM job) and then kills the group and removes the clone; otherwise the cell does it.
 """
 
-import fcntl
-import hashlib
+import ctypes
 import os
-import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import suppress
 from pathlib import Path
-from typing import TypeVar
 
 import dask.config
-import psutil
 from distributed import get_worker
+from dvc.config import Config
+from dvc.fs import get_cloud_fs
 
-from tools.grid.landing import (
-    BY_ANOTHER,
-    FAILED,
-    INTERRUPTED,
-    GitRemoteError,
-    exp_ref,
-    git_env,
-    landing,
-    ls_remote,
-    pushed,
-)
-from tools.grid.plan import Cell
-from tools.grid.preflight import Target, local_remote_path
-
-SUPERVISOR = Path(__file__).with_name("supervisor.py").read_text()  # read on the driver, sent as text
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-POLL_S = 0.5  # how often a running cell checks its deadline, its cancellation and its log
-EXIT_POLL_S = 0.02  # how often it looks whether its command ended: a cell runs six, one after another
-STOP_WAIT_S = 15.0  # the supervisor's grace period (5 s) and more, before its group is given up on
-CACHE_LINKS = "reflink,hardlink,copy"  # outputs linked from the machine's cache, not copied
-RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
-EPOCH = re.compile(r" epoch (\d+):")
-
-Result = TypeVar("Result")
-
-
-@dataclass(frozen=True)
-class Options:
-    """How every cell of one grid run behaves."""
-
-    cell_timeout: float  # seconds, from the cell's start to its ref on the remote
-    attempts: int  # tries of a transient command: clone, fetch, push
-    backoff: float  # seconds before the second try, doubled before each next one
-    topic: str  # the Dask event topic of this grid run's progress
+LANDED, BY_ANOTHER, FAILED, INTERRUPTED = "landed", "landed by another run", "failed", "interrupted"
+POLL_S = 0.2  # how often a running command's output is forwarded and its cell's deadline checked
+BACKOFF_S = 2.0  # before the second try of a clone or push, doubled before each next one
+NO_SPACE_BYTES = 32 * 2**20  # a failed command on a disk with less free is said to have run out of space
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1"}
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: a forked child must not load libraries
+PR_SET_PDEATHSIG = 1
+MACHINE_DIR = Path(tempfile.gettempdir()) / f"grid-cache-{os.getuid()}"  # the DVC cache of this machine's cells
+REAPER = """import os, shutil, signal, sys, time
+def reap(*_):
+    if os.fork() == 0:  # the child leaves the group, kills it (the reaper too), then removes the clone
+        group = os.getpgid(0)
+        os.setpgid(0, 0)
+        os.killpg(group, signal.SIGKILL)
+        time.sleep(0.2)
+        shutil.rmtree(sys.argv[1], ignore_errors=True)
+    os._exit(0)
+signal.signal(signal.SIGTERM, reap)
+if os.getppid() != int(sys.argv[2]):  # its worker died before the parent-death signal was set
+    reap()
+while True:
+    signal.pause()
+"""
 
 
 class CellFailed(Exception):
-    """The cell failed: the message says what, where and what to do."""
-
-
-class Stopped(Exception):
-    """The cell was stopped from outside its commands: `status` is FAILED (its timeout) or INTERRUPTED."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str, status: str = FAILED) -> None:
+        super().__init__(reason)
         self.status = status
 
 
-def machine_dir() -> Path:
-    """What the cells of this machine share: the git mirrors and the DVC cache."""
-    return Path(tempfile.gettempdir()) / f"grid-cache-{os.getuid()}"
+def command_env() -> dict[str, str]:
+    """The worker's environment less what Dask's nanny set for the worker alone (its MALLOC_TRIM_THRESHOLD_
+    slowed the trainings 1.7 times: docs/grid.md), one thread per command, this Python first on PATH."""
+    nanny_only = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    inherited = {key: value for key, value in os.environ.items() if key not in nanny_only}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**inherited, **GIT_ENV, **ONE_THREAD, "PATH": path}
 
 
-class Watch:
-    """The cell's deadline, its cancellation and its progress reports, checked while its commands run.
+def dvc_remote_problem(url: str, options: dict) -> str | None:
+    """Why this machine cannot use the DVC remote at `url`, or None. A directory must exist (DVC would
+    create it, and the data would land on one machine's own disk)."""
+    if url.startswith("file://") or "://" not in url:
+        directory = Path(url.removeprefix("file://"))
+        if not directory.is_dir():
+            return f"the DVC remote {url} does not exist on {socket.gethostname()}"
+        return None if os.access(directory, os.W_OK) else f"the DVC remote {url} is not writable"
+    try:
+        cls, config, path = get_cloud_fs({"remote": {"grid": {"url": url, **options}}}, name="grid")
+        return None if cls(**config).exists(path) else f"the DVC remote {url} does not exist"
+    except Exception as error:  # any backend's error (credentials, network) is the answer
+        return f"cannot reach the DVC remote {url}: {type(error).__name__}: {error}"
 
-    Dask cannot interrupt a running task: the cell itself polls the worker's state of its task, which
-    turns `cancelled` when the driver cancels the grid or goes away.
-    """
 
-    def __init__(self, cell: Cell, options: Options) -> None:
+def reach(git_url: str, dvc_url: str, options: dict) -> str | None:
+    """Run on every worker before any cell: why it cannot reach either remote, or None."""
+    try:
+        listed = subprocess.run(["git", "ls-remote", git_url, "HEAD"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"git ls-remote {git_url}: {error}"
+    if listed.returncode != 0:
+        return f"cannot read the git remote {git_url}: {listed.stderr.strip()}"
+    return dvc_remote_problem(dvc_url, options)
+
+
+class Cell:
+    """A cell's run on this worker: its scratch clone, its process group, its log (streamed to the driver)."""
+
+    def __init__(self, name: str, timeout: float, attempts: int, topic: str) -> None:
         self.worker = get_worker()
         self.key = self.worker.get_current_task()
-        self.cell, self.options = cell, options
+        self.name, self.timeout, self.attempts, self.topic = name, timeout, attempts, topic
         self.started = time.time()
-        self.doing = "the start"
-        self.peak_mib = 0.0
-        self.activity: dict[str, str | int] = {}
-        self.read = 0  # how much of the log has been read for the activity
+        self.output, self.doing = "", "the start"
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"grid-cell-{name}-"))
+        self.reaper = subprocess.Popen(
+            [sys.executable, "-c", REAPER, str(self.scratch), str(os.getpid())],
+            cwd=self.scratch,
+            stdin=subprocess.DEVNULL,
+            process_group=0,  # a group of its own: a terminal's Ctrl-C does not reach the commands
+            preexec_fn=lambda: PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM),  # SIGTERM when the task's thread dies
+        )
 
-    def publish(self, state: str, **details: object) -> None:
-        self.worker.log_event(self.options.topic, {"cell": self.cell.name, "state": state, **details})
+    def add(self, lines: list[str], ended: bool = False) -> None:
+        """Lines of the cell's log, each stamped with the seconds since the cell started, sent to the driver."""
+        stamped = [f"[{time.time() - self.started:8.1f}] {line}" for line in lines]
+        self.worker.log_event(self.topic, {"cell": self.name, "lines": stamped, "ended": ended})
 
-    def check(self, log: Path) -> None:
-        """Raise Stopped on timeout or cancellation; publish the current stage and epoch when they change."""
-        if time.time() - self.started > self.options.cell_timeout:
-            raise Stopped(
-                FAILED,
-                f"exceeded --cell-timeout ({self.options.cell_timeout:g} s) during {self.doing}, and was stopped: "
-                "raise --cell-timeout if the cell needs longer, or see its log for where it hung.",
+    def check(self) -> None:
+        if time.time() - self.started > self.timeout:
+            raise CellFailed(
+                f"exceeded --cell-timeout ({self.timeout:g} s) during {self.doing}, and was stopped: raise "
+                "--cell-timeout if the cell needs longer, or see its log for where it hung."
             )
         task = self.worker.state.tasks.get(self.key)
         if task is None or task.state == "cancelled":
-            raise Stopped(INTERRUPTED, "the grid was cancelled")
-        activity = dict(self.activity)
-        if log.exists():
-            with log.open("rb") as text:
-                text.seek(self.read)
-                new = text.read()
-            lines = new[: new.rfind(b"\n") + 1]  # whole lines only: the rest is read next time
-            self.read += len(lines)
-            for line in lines.decode(errors="replace").splitlines():
-                if stage := RUNNING_STAGE.search(line):
-                    activity = {"stage": stage[1]}
-                elif epoch := EPOCH.search(line):
-                    activity["epoch"] = int(epoch[1])
-        if activity != self.activity:
-            self.activity = activity
-            self.publish("running", **activity)
+            raise CellFailed("the grid was cancelled", INTERRUPTED)
 
-    def sleep(self, seconds: float, log: Path) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.check(log)
-            time.sleep(POLL_S)
-
-
-def command_env() -> dict[str, str]:
-    """The environment of a cell's commands: the worker's, less what Dask's nanny sets for its worker process
-    alone, with one thread each (a worker runs one cell per thread) and this Python first on PATH.
-
-    The nanny's MALLOC_TRIM_THRESHOLD_=65536 hands freed memory back to the system at once: the cells'
-    trainings that inherited it took 1.7 times as long per epoch (docs/grid.md, Speed).
-    """
-    nanny_only = dask.config.get("distributed.nanny.pre-spawn-environ", {})
-    inherited = {key: value for key, value in git_env().items() if key not in nanny_only}
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**inherited, **ONE_THREAD, "PATH": path, "DVC_NO_ANALYTICS": "1"}
-
-
-def _dvc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", *args]  # the worker's own Python: evaluated there
-
-
-def _note(log: Path, text: str, watch: Watch) -> None:
-    """A line of the cell's own in its log, prefixed with the seconds since the cell started, as its commands' lines."""
-    with log.open("a") as out:
-        out.write(f"[{time.time() - watch.started:8.1f}] {text}\n")
-
-
-def _last_line(log: Path) -> str:
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.exists() else []
-    return lines[-1].strip() if lines else "no output"
-
-
-def _run(command: list[str], cwd: Path, scratch: Path, watch: Watch) -> int:
-    """Run `command` under the supervisor, its output appended to the log; its exit status.
-
-    Stops it (and everything it started) if the cell times out or is cancelled, and raises Stopped.
-    """
-    log = scratch / "log"
-    watch.doing = shlex.join(command[2:] if command[0] == sys.executable else command)
-    _note(log, f"$ {watch.doing}", watch)
-    with log.open("a") as errors:
+    def run(self, *command: str, cwd: Path | None = None) -> int:
+        """Run `command` in the cell's group, its output forwarded as it comes; its exit status."""
+        self.doing = shlex.join(command[2:] if command[0] == sys.executable else command)
+        self.add([f"$ {self.doing}"])
         process = subprocess.Popen(
-            [sys.executable, "-c", SUPERVISOR, str(os.getpid()), str(log), str(scratch), str(watch.started), *command],
-            cwd=cwd,
+            command,
+            cwd=cwd or self.scratch,
             env=command_env(),
             stdin=subprocess.DEVNULL,
-            stdout=errors,
-            stderr=errors,
-            start_new_session=True,  # a terminal's Ctrl-C does not reach it: the cell stops it
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=self.reaper.pid,
         )
-    try:
-        next_check = 0.0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # its usage, its children's included
-            if pid:
-                process.returncode = os.waitstatus_to_exitcode(status)
-                watch.peak_mib = max(watch.peak_mib, usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10))
-                return process.returncode
-            if time.monotonic() >= next_check:
-                watch.check(log)
-                next_check = time.monotonic() + POLL_S
-            time.sleep(EXIT_POLL_S)
-    except BaseException:
-        _stop(process)
-        raise
+        os.set_blocking(process.stdout.fileno(), False)
+        pending, outputs, status = b"", [], None
+        with process.stdout:
+            while status is None:
+                with suppress(subprocess.TimeoutExpired):
+                    status = process.wait(timeout=POLL_S)
+                pending += process.stdout.read() or b""  # None: nothing more for now (or a daemon holds the pipe)
+                *lines, pending = pending.split(b"\n")
+                if status is not None and pending:
+                    lines.append(pending)
+                outputs += [line.rstrip(b"\r").rsplit(b"\r")[-1].decode(errors="replace") for line in lines]  # no bars
+                self.add(outputs[len(outputs) - len(lines) :])
+                if status is None:
+                    self.check()
+        self.output = "\n".join(outputs)
+        return status
 
+    def retried(self, *command: str, cwd: Path | None = None) -> bool:
+        """Run a transient command (clone, push) up to --attempts times, with backoff; whether it succeeded."""
+        for attempt in range(1, self.attempts + 1):
+            if self.run(*command, cwd=cwd) == 0:
+                return True
+            if attempt < self.attempts:
+                delay = BACKOFF_S * 2 ** (attempt - 1)
+                self.add([f"{self.doing} failed (try {attempt} of {self.attempts}); again in {delay:g} s"])
+                for _ in range(round(delay / POLL_S)):
+                    self.check()
+                    time.sleep(POLL_S)
+        return False
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the supervisor, which takes its command's group down; SIGKILL if it does not end in time."""
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    def failure(self, what: str, advice: str) -> CellFailed:
+        """The failure of a command, named by its cause: a full disk, else its last line of output."""
+        for path in (self.scratch, MACHINE_DIR):
+            free = shutil.disk_usage(path).free if path.exists() else NO_SPACE_BYTES
+            if free < NO_SPACE_BYTES or "No space left on device" in self.output:
+                return CellFailed(
+                    f"{what}: no space left on the disk of {path} on {socket.gethostname()} ({free / 2**20:.0f} MiB "
+                    "free). Free some space there, or point the workers' TMPDIR at a larger disk, then rerun."
+                )
+        last = next((line for line in reversed(self.output.splitlines()) if line.strip()), "no output")
+        return CellFailed(f"{what} ({last.strip()}). {advice}")
 
-
-def _retrying(what: str, attempt: Callable[[], Result | None], scratch: Path, watch: Watch) -> Result | None:
-    """attempt() until it gives a value, with backoff between tries; None after the last try."""
-    delay = watch.options.backoff
-    for number in range(1, watch.options.attempts + 1):
-        outcome = attempt()
-        if outcome is not None:
-            return outcome
-        if number < watch.options.attempts:
-            _note(
-                scratch / "log",
-                f"{what} failed (try {number} of {watch.options.attempts}); again in {delay:g} s",
-                watch,
+    def land(self, overrides: list[str], git_url: str, sha: str, dvc_remote: str, dvc_url: str, options: dict) -> str:
+        """Clone at `sha`, run the experiment, push its data then its ref; LANDED or BY_ANOTHER."""
+        repo = self.scratch / "repo"
+        reach_git = f"Check that {socket.gethostname()} reaches the git remote {git_url}, then rerun the grid."
+        if not self.retried("git", "clone", "--quiet", "--no-checkout", git_url, str(repo)):
+            raise self.failure("git clone failed", reach_git)
+        if self.run("git", "checkout", "-q", sha, cwd=repo) != 0:
+            raise self.failure(f"git checkout {sha[:7]} failed", "Push the commit, then rerun the grid.")
+        with Config(dvc_dir=str(repo / ".dvc")).edit("local") as local:  # the grid's remote; the machine's cache
+            local["core"] = {"remote": dvc_remote}
+            local["remote"] = {dvc_remote: {"url": dvc_url}}
+            local["cache"] = {"dir": str(MACHINE_DIR / "dvc-cache"), "type": "reflink,hardlink,copy"}
+        dvc = [sys.executable, "-m", "dvc"]
+        sets = [arg for override in overrides for arg in ("-S", override)]
+        if (status := self.run(*dvc, "exp", "run", "--pull", "-n", self.name, *sets, cwd=repo)) != 0:
+            raise self.failure(f"dvc exp run failed (exit status {status})", "The experiment failed: see its log.")
+        if problem := dvc_remote_problem(dvc_url, options):
+            raise CellFailed(f"{problem}: mount it there, or create it, then rerun the grid.")
+        if not self.retried(*dvc, "push", "--run-cache", cwd=repo):
+            raise self.failure(
+                f"could not push to the DVC remote {dvc_url}", "Check space, permissions and credentials, then rerun."
             )
-            watch.sleep(delay, scratch / "log")
-            delay *= 2
-    return None
+        if not self.retried(*dvc, "exp", "push", "--no-cache", "origin", self.name, cwd=repo):
+            raise self.failure("dvc exp push failed", reach_git)
+        return LANDED if "Pushed experiment" in self.output else BY_ANOTHER  # else diverged, or up to date
+
+    def close(self) -> None:
+        os.killpg(self.reaper.pid, signal.SIGKILL)
+        self.reaper.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _remote_commit(target: Target, ref: str, scratch: Path, watch: Watch) -> str | None:
-    """The commit of `ref` on the git remote, or None; CellFailed if the remote cannot be read."""
-
-    def attempt() -> dict[str, str] | None:
-        try:
-            return ls_remote(target.git_url, ref)
-        except GitRemoteError as error:
-            _note(scratch / "log", str(error), watch)
-            return None
-
-    refs = _retrying(f"git ls-remote {target.git_url}", attempt, scratch, watch)
-    if refs is None:
-        raise CellFailed(_unreachable_git(target, scratch, "read"))
-    return refs.get(ref)
-
-
-def _unreachable_git(target: Target, scratch: Path, action: str) -> str:
-    return (
-        f"could not {action} the git remote {target.git_url} from {socket.gethostname()} "
-        f"({_last_line(scratch / 'log')}). Check that this worker reaches it and has credentials for it "
-        f"(git ls-remote {target.git_url} there), then rerun the grid."
-    )
-
-
-def require_dvc_remote(url: str) -> None:
-    """CellFailed if the DVC remote is a directory that does not exist here (DVC would create it)."""
-    directory = local_remote_path(url)
-    if directory is not None and not directory.is_dir():
-        raise CellFailed(
-            f"the DVC remote {url} does not exist on {socket.gethostname()}. A directory remote must exist before "
-            "a cell pushes to it (the grid does not create it, so that no data lands on one worker's local disk): "
-            "mount the shared file system there, or create the directory, then rerun the grid."
-        )
-
-
-@contextmanager
-def _machine_lock(path: Path, scratch: Path, watch: Watch) -> Iterator[None]:
-    """An exclusive lock shared by the cells of this machine, waited for under the cell's watch."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock:
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                watch.check(scratch / "log")
-                time.sleep(POLL_S)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _has_commit(repository: Path, sha: str) -> bool:
-    found = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repository, capture_output=True)
-    return found.returncode == 0
-
-
-def _clone(target: Target, scratch: Path, watch: Watch) -> Path:
-    """A scratch clone at the cell's commit, from the machine's mirror of the git remote (updated if it lacks it)."""
-    mirror = machine_dir() / "git" / f"{hashlib.sha1(target.git_url.encode()).hexdigest()[:16]}.git"
-
-    def succeeded(command: list[str], cwd: Path) -> bool | None:
-        return True if _run(command, cwd, scratch, watch) == 0 else None
-
-    with _machine_lock(mirror.with_suffix(".lock"), scratch, watch):
-        if not mirror.is_dir():
-            partial = mirror.with_suffix(".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            clone = ["git", "clone", "--quiet", "--bare", target.git_url, str(partial)]
-            if not _retrying("git clone", lambda: succeeded(clone, mirror.parent), scratch, watch):
-                raise CellFailed(_unreachable_git(target, scratch, "clone"))
-            partial.rename(mirror)
-        if not _has_commit(mirror, target.sha):
-            fetch = ["git", "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"]
-            if not _retrying(
-                "git fetch", lambda: succeeded([*fetch, "+refs/tags/*:refs/tags/*"], mirror), scratch, watch
-            ):
-                raise CellFailed(_unreachable_git(target, scratch, "fetch from"))
-        if not _has_commit(mirror, target.sha):
-            raise CellFailed(f"commit {target.sha[:7]} is not on the git remote {target.git_url}: push it, then rerun.")
-        if _run(["git", "clone", "--quiet", "--no-checkout", str(mirror), "repo"], scratch, scratch, watch) != 0:
-            raise CellFailed(f"could not clone the machine's mirror {mirror}: {_last_line(scratch / 'log')}")
-    repo = scratch / "repo"
-    for command in (["git", "remote", "set-url", "origin", target.git_url], ["git", "checkout", "-q", target.sha]):
-        if _run(command, repo, scratch, watch) != 0:
-            raise CellFailed(f"{shlex.join(command)} failed in the scratch clone: {_last_line(scratch / 'log')}")
-    _configure_dvc(repo, target)
-    return repo
-
-
-def _configure_dvc(repo: Path, target: Target) -> None:
-    """The clone's own config (.dvc/config.local): the grid's DVC remote as default, the machine's cache."""
-    from dvc.config import Config
-
-    with Config(dvc_dir=str(repo / ".dvc")).edit("local") as local:
-        local["core"] = {**local.get("core", {}), "remote": target.dvc_remote}
-        local["remote"] = {**local.get("remote", {}), target.dvc_remote: {"url": target.dvc_url}}
-        local["cache"] = {"dir": str(machine_dir() / "dvc-cache"), "type": CACHE_LINKS}
-
-
-def _land(cell: Cell, target: Target, scratch: Path, watch: Watch) -> str:
-    """Run the cell's experiment and push it; its status (LANDED or BY_ANOTHER), or CellFailed."""
-    ref = exp_ref(target.sha, cell.name)
-    if _remote_commit(target, ref, scratch, watch) is not None:
-        return BY_ANOTHER
-    require_dvc_remote(target.dvc_url)
-    repo = _clone(target, scratch, watch)
-    sets = [arg for override in cell.overrides for arg in ("-S", override)]
-    status = _run(_dvc("exp", "run", "--pull", "-n", cell.name, *sets), repo, scratch, watch)
-    if status != 0:
-        raise CellFailed(f"dvc exp run failed (exit status {status}): the experiment itself failed; see its log.")
-    if _remote_commit(target, ref, scratch, watch) is not None:
-        return BY_ANOTHER
-    require_dvc_remote(target.dvc_url)
-    push = _dvc("push", "--run-cache")
-    if not _retrying("dvc push", lambda: True if _run(push, repo, scratch, watch) == 0 else None, scratch, watch):
-        raise CellFailed(
-            f"could not push to the DVC remote {target.dvc_url} from {socket.gethostname()} "
-            f"({_last_line(scratch / 'log')}). Check that this worker can write to it (space, permissions, "
-            "credentials), then rerun the grid: the experiment was not pushed, so the rerun runs this cell again."
-        )
-    own = subprocess.run(["git", "rev-parse", ref], cwd=repo, capture_output=True, text=True).stdout.strip()
-
-    def push_ref() -> str | None:
-        log = scratch / "log"
-        before = log.stat().st_size
-        _run(["git", "push", "--porcelain", "origin", f"{ref}:{ref}"], repo, scratch, watch)
-        if said := pushed(log.read_bytes()[before:].decode(errors="replace"), ref):
-            return said
-        try:  # refused, or no answer: who has the ref now?
-            return landing(target.git_url, ref, own)
-        except GitRemoteError as error:
-            _note(log, str(error), watch)
-            return None
-
-    landed = _retrying("git push", push_ref, scratch, watch)
-    if landed is None:
-        raise CellFailed(_unreachable_git(target, scratch, "push the experiment's ref to"))
-    return landed
-
-
-def run_cell(cell: Cell, target: Target, options: Options) -> dict:
-    """Run one cell and land it; its status, the reason if it did not land, its full log, time, peak RSS, host."""
-    watch = Watch(cell, options)
-    host = socket.gethostname()
-    watch.publish("running", host=host)
-    scratch = Path(tempfile.mkdtemp(prefix=f"grid-cell-{cell.name}-"))
-    reason = ""
+def run_cell(name: str, overrides: list[str], target: dict, timeout: float, attempts: int, topic: str) -> dict:
+    """One Dask task: the cell's status and, if it did not land, why; its seconds and host."""
+    cell, reason = Cell(name, timeout, attempts, topic), ""
     try:
-        status = _land(cell, target, scratch, watch)
+        status = cell.land(overrides, **target)
     except CellFailed as failure:
-        status, reason = FAILED, str(failure)
-    except Stopped as stop:
-        status, reason = stop.status, str(stop)
+        status, reason = failure.status, str(failure)
+    except OSError as error:  # the cell's own files: a full disk, most likely
+        status, reason = FAILED, str(cell.failure(f"{error.strerror}: {error.filename}", "See its log."))
     finally:
-        log = (scratch / "log").read_text(errors="replace") if (scratch / "log").exists() else ""
-        shutil.rmtree(scratch, ignore_errors=True)
-    seconds = time.time() - watch.started
-    watch.publish(status, reason=reason, seconds=seconds)
-    return {
-        "name": cell.name,
-        "status": status,
-        "reason": reason,
-        "log": log,
-        "seconds": seconds,
-        "peak_rss_mib": watch.peak_mib,
-        "worker_rss_mib": psutil.Process().memory_info().rss / 2**20,
-        "host": host,
-    }
+        cell.close()
+    cell.add([f"{status}{f': {reason}' if reason else ''}"], ended=True)
+    seconds = time.time() - cell.started
+    return {"name": name, "status": status, "reason": reason, "seconds": seconds, "host": socket.gethostname()}

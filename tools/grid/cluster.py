@@ -1,35 +1,34 @@
-"""The driver's side of Dask: connect to the cluster (or start a local one), ask its workers, run the cells.
+"""The driver's side of Dask: a cluster, its workers' pre-flight, the cells as tasks, their logs as they come.
 
-The code that runs on the workers (tools/grid/cell.py, and preflight.worker_facts) is sent by value:
-a worker needs the project's Python environment, not a checkout of it, and runs the code of the
-driver's grid. Dask pickles a function of an importable module by reference, so each call is wrapped
-in ByValue, which pickles it with cloudpickle, the grid's modules registered to go by value.
+The cluster is a local one (a local worker killed under a cell: the cell runs again, up to twice), a running
+scheduler (--scheduler), or batch jobs that dask-jobqueue submits as its YAML file says (--jobqueue: a job
+that ends under a cell fails it, as the job's limits would stop it again).
 """
 
+import re
 import signal
-import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import partial
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-import cloudpickle
-from distributed import Client, KilledWorker, LocalCluster
+import dask.config
+import dask_jobqueue
+from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
 from imdb_rnn.common import StageError
-from tools.grid.cell import Options, run_cell
-from tools.grid.landing import FAILED
-from tools.grid.plan import Cell
-from tools.grid.preflight import Target, check_facts, driver_facts, worker_facts
-from tools.grid.progress import Progress
-from tools.grid.summary import write_log
+from tools.grid import cell
+from tools.grid.cell import FAILED
 
-WORKER_MODULES = ("tools.grid.cell", "tools.grid.landing", "tools.grid.plan", "tools.grid.preflight")  # run there
-ALLOWED_FAILURES = 2  # local cluster: a cell whose worker dies a third time is reported failed (KilledWorker)
-TICK_S = 0.5
+DIED = "its worker died (killed, out of memory, or its batch job ended: cancelled, or over a limit); see its logs"
+BATCH_SYSTEMS = {name[:-7].lower(): cls for name, cls in vars(dask_jobqueue).items() if name.endswith("Cluster")}
 STOP_WAIT_S = 30.0  # after an interruption: how long the running cells get to stop and remove their clones
+PROGRESS = re.compile(r"\] (\$ .*|Running stage .*|.* epoch \d+:.*|(landed|failed|interrupted).*)$")
 
 
 class Interrupted(Exception):
@@ -37,143 +36,114 @@ class Interrupted(Exception):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.detail = ""
-
-
-class ByValue:
-    """A call that Dask sends to the workers by value (cloudpickle), not as a reference to a module."""
-
-    def __init__(self, call: Callable) -> None:
-        self.call = call
-
-    def __call__(self) -> object:
-        return self.call()
-
-    def __reduce__(self) -> tuple:
-        for module in WORKER_MODULES:
-            cloudpickle.register_pickle_by_value(sys.modules[module])
-        return cloudpickle.loads, (cloudpickle.dumps(self.call),)
+        self.signum, self.detail = signum, ""
 
 
 @contextmanager
-def _ignoring_sigint() -> Iterator[None]:
-    """SIGINT ignored while the local workers start, so that they ignore it too (a terminal's Ctrl-C reaches
-    the whole process group; the driver alone stops the cells, without the workers' tracebacks)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def connect(scheduler: str | None, workers: int, timeout: float) -> Iterator[Client]:
-    """A client of the scheduler at `scheduler` (with a worker), or of a local cluster of `workers` single-threaded processes."""
-    if not scheduler:
-        with _ignoring_sigint():
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
-            )
-        with cluster, Client(cluster) as client:
-            print(f"local cluster: {workers} single-threaded workers", flush=True)
-            yield client
-        return
-    try:
-        client = Client(scheduler, timeout=timeout)
-    except Exception as error:  # refused, timed out, a malformed address, or something else answering there
-        reason = (str(error).splitlines() or [""])[0] or type(error).__name__
-        raise StageError(
-            f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({reason}). Check that it runs "
-            "(dask scheduler prints the address it listens on), that this machine reaches that host and port, and "
-            "that it is a Dask scheduler; or leave out --scheduler to run on a local cluster."
-        ) from None
-    with client:
+def connect(scheduler: str | None, jobqueue: dict | None, workers: int, timeout: float, logs: Path) -> Iterator[Client]:
+    """A client of the scheduler at `scheduler`, of batch jobs (`jobqueue`), or of a local cluster of `workers`."""
+    if scheduler:
         try:
-            client.wait_for_workers(1, timeout=timeout)
+            client, cluster, workers = Client(scheduler, timeout=timeout), None, 1
+        except Exception as error:  # refused, timed out, a malformed address, or something else answering there
+            reason = (str(error).splitlines() or [""])[0] or type(error).__name__
+            raise StageError(
+                f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({reason}). Check that it runs "
+                "and that this machine reaches it; or leave out --scheduler to run on a local cluster."
+            ) from None
+    else:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by local workers: the driver stops cells
+        try:
+            if jobqueue:  # dask-jobqueue's own YAML file, one batch system under `jobqueue:`
+                ((system, options),) = jobqueue["jobqueue"].items()
+                dask.config.update(dask.config.config, jobqueue, priority="new")
+                jobs = options.get("log-directory", str(logs / "jobs"))
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a job that ends fails its cell
+                    cluster = BATCH_SYSTEMS[system](config_name=system, log_directory=jobs)
+                cluster.scale(workers)
+            else:
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, scheduler_kwargs={"allowed_failures": 2}
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        print(f"{type(cluster).__name__}: {workers} workers; dashboard {cluster.dashboard_link}", flush=True)
+        client = Client(cluster)
+    with client, cluster or nullcontext():
+        try:
+            client.wait_for_workers(workers, timeout=timeout)
         except TimeoutError:
             raise StageError(
-                f"the Dask scheduler at {scheduler} has no worker (waited {timeout:g} s): start some on the "
-                f"machines that will run the cells (dask worker {scheduler} --nthreads 1), then rerun."
+                f"{len(client.scheduler_info()['workers'])} of {workers} workers joined in {timeout:g} s: start them "
+                "(dask worker <scheduler>), or raise --connect-timeout for a batch queue, then rerun."
             ) from None
         yield client
 
 
-def check_workers(client: Client, target: Target) -> None:
-    """Ask every worker for its versions and whether it reaches both remotes; refuse any mismatch (preflight)."""
-    ask = partial(worker_facts, target.git_url, target.dvc_url, target.dvc_config)
-    check_facts(client.run(ByValue(ask)), driver_facts())
-
-
-def _result(future, cell: Cell) -> dict:
-    """The cell's result; a task that raised, or whose worker kept dying, failed with the reason."""
-    try:
-        return future.result()
-    except KilledWorker:
-        reason = (
-            f"its worker died each of the {ALLOWED_FAILURES + 1} times it ran (out of memory? see the workers' logs)"
+def check_workers(client: Client, target: dict) -> None:
+    """Send the cells' module to the workers; refuse versions unlike the driver's, or a worker that misses a remote."""
+    with tempfile.TemporaryDirectory() as scratch:  # workers need the environment, not a checkout
+        archive = Path(scratch, "tools-grid-cell.zip")
+        with zipfile.ZipFile(archive, "w") as zipped:  # zipimport needs the packages' __init__.py
+            zipped.writestr("tools/__init__.py", "")
+            zipped.writestr("tools/grid/__init__.py", "")
+            zipped.write(cell.__file__, "tools/grid/cell.py")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if client.cluster is None:  # a scheduler in a process of its own unpickles the tasks: it needs them too
+                client.register_plugin(SchedulerUploadFile(str(archive)), name=archive.name)
+            # one name, replaced by each grid: a joining worker gets one copy (several at once corrupt the zip)
+            client.register_plugin(UploadFile(str(archive)), name=archive.name)
+            client.get_versions(check=True, packages=["torch", "dvc", "dask_jobqueue"])
+    problems = [str(warning.message) for warning in caught if "Mismatched versions" in str(warning.message)]
+    reached = client.run(cell.reach, target["git_url"], target["dvc_url"], target["options"])
+    problems += [f"worker {worker}: {why}" for worker, why in reached.items() if why]
+    if problems:
+        found = "\n".join(problems)
+        raise StageError(
+            f"the workers differ from this machine, or miss a remote (found before any cell started):\n{found}\nEvery "
+            "worker needs git and this environment (pip install -r requirements.txt) and both remotes: fix, rerun."
         )
-    except Exception as error:  # the task raised, twice: not a failing command, which the cell reports itself
-        reason = f"{type(error).__name__}: {error}"
-    return {"name": cell.name, "status": FAILED, "reason": reason}
 
 
-def _await_stops(progress: Progress) -> None:
-    """Wait until every running cell reported it stopped (its processes killed, its clone removed), or STOP_WAIT_S."""
-    deadline = time.monotonic() + STOP_WAIT_S
-    while time.monotonic() < deadline:
-        progress.update()
-        if set(progress.running) <= progress.stopped:
-            return
-        time.sleep(TICK_S / 5)
+def run_cells(client: Client, cells: dict, target: dict, timeout: float, attempts: int, logs: Path) -> dict:
+    """One task per cell; each cell's log lines to <logs>/<cell>.log as they come; Interrupted stops them all."""
+    topic, started, ended, begin = f"grid-{uuid.uuid4().hex}", set(), set(), time.monotonic()
 
+    def on_event(event: tuple) -> None:
+        message = event[1]
+        started.add(message["cell"])
+        with (logs / f"{message['cell']}.log").open("a") as log:
+            log.writelines(f"{line}\n" for line in message["lines"])
+        for line in message["lines"]:
+            if shown := PROGRESS.search(line):
+                print(f"{time.monotonic() - begin:7.0f} s  {message['cell']}: {shown[1]}", flush=True)
+        if message.get("ended"):
+            ended.add(message["cell"])
 
-def run_cells(
-    client: Client, cells: list[Cell], target: Target, options: Options, progress: Progress, logs: Path
-) -> dict[str, dict]:
-    """One task per cell; each result as it comes (its log saved, its line printed); Interrupted stops them all."""
-    client.subscribe_topic(options.topic, progress.on_event)
-    token = uuid.uuid4().hex[:8]
-    futures = {
-        client.submit(
-            ByValue(partial(run_cell, cell, target, options)),
-            key=f"grid-{cell.name}-{token}",
-            pure=False,
-            retries=1,
-        ): cell
-        for cell in cells
-    }
+    client.subscribe_topic(topic, on_event)
+    args = (target, timeout, attempts, topic)
+    futures = {client.submit(cell.run_cell, name, cells[name], *args, pure=False): name for name in cells}
     results: dict[str, dict] = {}
     try:
-        with progress:
-            while len(results) < len(futures):
-                for future, cell in futures.items():
-                    if cell.name not in results and future.done():
-                        results[cell.name] = _result(future, cell)
-                        write_log(logs, results[cell.name])
-                        progress.finish(results[cell.name])
-                progress.update()
-                time.sleep(TICK_S)
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except KilledWorker:
+                results[futures[future]] = {"name": futures[future], "status": FAILED, "reason": DIED}
+            print(f"[{len(results)}/{len(cells)}] {futures[future]}: {results[futures[future]]['status']}", flush=True)
     except Interrupted as stop:
-        client.cancel(list(futures))
-        progress.update()
-        running = set(progress.running)
-        _await_stops(progress)
+        client.cancel(list(futures))  # each running cell sees it, stops its commands and removes its clone
+        deadline = time.monotonic() + STOP_WAIT_S
+        while not started <= ended and time.monotonic() < deadline:
+            time.sleep(0.1)
         landed = sum(result["status"] != FAILED for result in results.values())
         stop.detail = (
-            f"{len(running & progress.stopped)} running cells stopped (their processes killed, their clones removed)"
-            f"{'' if running <= progress.stopped else f', {len(running - progress.stopped)} did not answer'}, "
-            f"{landed} landed, {len(cells) - len(results) - len(running)} not started"
+            f"{len(started & ended) - len(results)} running cells stopped (their processes killed, their "
+            f"clones removed), {len(started - ended)} did not answer, {landed} landed"
         )
         raise
     finally:
-        client.unsubscribe_topic(options.topic)
+        client.unsubscribe_topic(topic)
+        client.cancel(list(futures))  # released: the cluster's close does not warn of them
     return results
-
-
-def new_topic() -> str:
-    """The Dask event topic of one grid run."""
-    return f"grid-{uuid.uuid4().hex}"
