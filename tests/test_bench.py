@@ -12,9 +12,10 @@ import pytest
 import torch
 from conftest import PROJECT, run_command
 
-from bench import reference, speed, timing
+from bench import gpu, reference, speed, timing
 from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
 from imdb_rnn import architectures
+from imdb_rnn.common import StageError
 from imdb_rnn.data import load_split, load_vocab
 from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE
 
@@ -221,3 +222,23 @@ def test_the_module_prints_tables(tmp_path):
         output.startswith("machine: ") and "| rnn_manual | project" in output and "| rnn        | reference" in output
     )
     assert "manual / torch" in output and "reference / project" in output and "train_range" in output
+
+
+def test_the_gpu_script_runs_its_cpu_parts_without_a_gpu_and_says_what_it_skipped(tokenized, tmp_path):
+    out = tmp_path / "gpu-out"
+    gpu.main([str(out), "--cpu", "--data", str(tokenized / PROCESSED_DIR), "--epochs", "1", "--cpu-reviews", "16"])
+    report = json.loads((out / "gpu.json").read_text())
+    assert report["machine"]["device"] == "cpu" and "no CUDA GPU used" in report["skipped"][0]
+    assert [row["arch"] for row in report["pipeline"]] == ["rnn", "lstm", "gru", "lstm_manual"]  # params.yaml's
+    assert all(0 <= row["test_acc"] <= 1 and row["train_seconds"] > 0 for row in report["pipeline"])
+    assert report["determinism"] == {"arch": "lstm", "identical": True, "max_abs_difference": 0.0}
+    assert report["speed"]["config"]["data"] == "synthetic" and report["speed"]["manual_vs_torch"]
+    assert report["environment"] == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    page = (out / "gpu.md").read_text()
+    assert "**Skipped:** no CUDA GPU used" in page and "| lstm_manual |" in page and "identical weights" in page
+
+
+def test_the_gpu_script_names_a_repeat_arch_outside_params(tokenized, tmp_path):
+    with pytest.raises(StageError, match="--repeat-arch 'nope' is not in params.yaml's archs"):
+        gpu.main([str(tmp_path / "out"), "--cpu", "--data", str(tokenized / PROCESSED_DIR), "--repeat-arch", "nope"])
+    assert not (tmp_path / "out").exists()

@@ -34,12 +34,13 @@ class LSTMFunction(torch.autograd.Function):
         H = w_hh.shape[1]
         # tanh(a) = 2 sigmoid(2a) - 1, and torch's sigmoid is about six times faster than its tanh on CPU.
         # With the rows of g doubled, one sigmoid_ per step serves all four gates; g's columns then hold
-        # (g + 1) / 2. The state is kept doubled too (c2 = 2c), so that sigmoid(c2) gives tanh(c).
+        # (g + 1) / 2. The state is kept doubled too (c2 = 2c), so that sigmoid(c2) - 1/2 is tanh(c) / 2; the
+        # loop keeps h / 2 = o (sigmoid(c2) - 1/2) in `out`, W_hh doubled, and doubles `out` once at the end.
         double_g = x.new_tensor([1, 1, 2, 1]).repeat_interleave(H)
-        one, two = x.new_tensor(1), x.new_tensor(2)  # as tensors: an op with a Python number costs twice as much
-        w_ih_t, bias, w_hh_t = w_ih.t() * double_g, (b_ih + b_hh) * double_g, w_hh.t() * double_g
+        half = x.new_tensor(0.5)  # as a tensor: an op with a Python number costs twice as much
+        w_ih_t, bias, w_hh_t = w_ih.t() * double_g, (b_ih + b_hh) * double_g, w_hh.t() * (2 * double_g)
         out = x.new_empty(T, B, H)
-        # For backward, every step's gates, c2 and tanh(c) are kept; otherwise one block of gates and one
+        # For backward, every step's gates, c2 and tanh(c) / 2 are kept; otherwise one block of gates and one
         # row of each (per_step reuses them), which stay in cache.
         steps = forward_block(B * 4 * H)
         gates = x.new_empty(step_rows(T, steps, for_backward), B, 4 * H)
@@ -52,12 +53,13 @@ class LSTMFunction(torch.autograd.Function):
                 pre[t].addmm_(h_prev[t], w_hh_t).sigmoid_()
                 torch.mul(f[t], c_t[t], out=c_t[t + 1])
                 c_t[t + 1].addcmul_(i[t], g[t], value=4).sub_(i[t], alpha=2)  # + 2 i g
-                torch.sigmoid(c_t[t + 1], out=tanh_c_t[t]).mul_(two).sub_(one)
+                torch.sigmoid(c_t[t + 1], out=tanh_c_t[t]).sub_(half)
                 torch.mul(o[t], tanh_c_t[t], out=h[t])
+        out.mul_(2)
         if not for_backward:
             return out, ()
         gates[..., 2 * H : 3 * H].mul_(2).sub_(1)  # g itself, for backward
-        return out, (x, w_ih, w_hh, gates, c2.mul_(0.5), tanh_c)  # c = c2 / 2
+        return out, (x, w_ih, w_hh, gates, c2.mul_(0.5), tanh_c.mul_(2))  # c = c2 / 2 and tanh(c)
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
