@@ -12,6 +12,7 @@ partial is left, and the queue's temporary copies are DVC's to remove.
 """
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from imdb_rnn.common import StageError
 
 POLL_SECONDS = 2.0
+WORKER_GRACE_SECONDS = 30.0  # how long a started worker may take to write its pid file
 LOG_SECONDS = 60.0  # how often the progress line is printed when the output is not a terminal
 STOP_SECONDS = 60.0  # how long a stopped queue may take to end its workers and tasks
 
@@ -57,6 +59,7 @@ def interruptible() -> Iterator[None]:
     By then `run_queued` has stopped everything it started (SIGTERM, which `run_stage` turns into SystemExit,
     goes through the same cleanup).
     """
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started where SIGINT is ignored (nohup &)
     try:
         yield
     except KeyboardInterrupt:
@@ -112,13 +115,17 @@ class Queue:
     def start(self, jobs: int) -> None:
         self.celery.start_workers(jobs)
 
-    def processes(self) -> list[int]:
-        """The process IDs of DVC's queue workers and experiment runs that are still alive."""
-        pids = [info.pid for _, info in self.celery.proc.processes()]
-        for path in Path(self.celery.wdir).glob("dvc-exp-worker-*.pid"):  # dvc_task's ManagedProcess writes them
+    def workers(self) -> list[int]:
+        """The process IDs of DVC's queue workers that are alive (dvc_task's ManagedProcess writes their pid files)."""
+        pids = []
+        for path in Path(self.celery.wdir).glob("dvc-exp-worker-*.pid"):
             with suppress(OSError, ValueError):
                 pids.append(int(path.read_text()))
         return [pid for pid in pids if alive(pid)]
+
+    def processes(self) -> list[int]:
+        """The process IDs of DVC's queue workers and experiment runs that are still alive."""
+        return self.workers() + [info.pid for _, info in self.celery.proc.processes() if alive(info.pid)]
 
     def stop(self, names: list[str]) -> None:
         """Stop the workers, remove `names` still waiting, interrupt those running, and wait until all have ended."""
@@ -182,12 +189,17 @@ def run_queued(queue: Queue, experiments: list[Experiment], jobs: int) -> None:
         for experiment in experiments:
             queue.put(experiment)
         queue.start(jobs)
+        started = time.monotonic()
         progress = Progress(names, jobs)
         try:
             while len(progress.done) < len(names):
                 time.sleep(POLL_SECONDS)
                 status = queue.status()
                 progress.update(status)
+                if time.monotonic() - started > WORKER_GRACE_SECONDS and len(queue.workers()) < jobs:
+                    if "Queued" in status.values():  # a worker died (DVC's own errors end one now and then)
+                        queue.start(jobs)
+                        started = time.monotonic()
                 if failed := [name for name in names if status.get(name) == "Failed"]:
                     raise StageError(
                         f"{', '.join(failed)} failed: see `dvc queue logs {failed[0]}`; the others were stopped"
