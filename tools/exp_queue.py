@@ -44,6 +44,8 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except PermissionError:  # another user's: alive
+        pass
     return True
 
 
