@@ -206,7 +206,8 @@ def test_a_grid_lands_its_cells_retries_a_failed_clone_and_reports_a_failing_cel
     sweep = [source(str(base / "source" / "aclImdb_v1.tar.gz"), "/missing/aclImdb_v1.tar.gz")]
     good, bad = plan_cells("g", sweep)
     hook = base / "flaky-pack"  # the first clone fails, as in an outage; git runs the hook in the remote
-    hook.write_text(f'#!/bin/sh\n[ -e {base}/outage ] || {{ touch {base}/outage; exit 1; }}\nexec "$@"\n')
+    # mkdir is atomic: of two cells cloning at once, exactly one makes the directory and fails
+    hook.write_text(f'#!/bin/sh\nmkdir {base}/outage 2>/dev/null && exit 1\nexec "$@"\n')
     hook.chmod(0o755)
     origin = base / "origin.git"  # cloned over git's file:// transport, which runs the hook
     (base / "gitconfig").write_text(
