@@ -68,15 +68,8 @@ echo "| python -m tools.regenerate -j 2 | ${parallel_seconds} s ($(python -c \
   "print(f'{$parallel_seconds / $serial_seconds:.2f}')")x) |"
 python - "$serial/dvc.lock" "$parallel/dvc.lock" <<'EOF'
 import sys
-import yaml
-TIMED = ("metrics/train", "metrics/runs.csv", "reports/results.md")  # outputs that record wall time
-locks = []
-for path in sys.argv[1:]:
-    lock = yaml.safe_load(open(path))
-    for stage in lock["stages"].values():
-        for entry in stage.get("deps", []) + stage.get("outs", []):
-            if entry["path"].startswith(TIMED):
-                entry.pop("md5"), entry.pop("size"), entry.pop("nfiles", None)
-    locks.append(lock)
-print("\ndvc.lock: " + ("the same" if locks[0] == locks[1] else "DIFFERENT") + " (but for outputs that record wall time)")
+from pathlib import Path
+from tools.regenerate import lock_without_timings
+same = lock_without_timings(Path(sys.argv[1])) == lock_without_timings(Path(sys.argv[2]))
+print("\ndvc.lock: " + ("the same" if same else "DIFFERENT") + " (but for outputs that record wall time)")
 EOF

@@ -27,6 +27,8 @@ from imdb_rnn.paths import PARAMS_FILE
 from tools.exp_queue import Experiment, Queue, interruptible, run_queued
 
 EXPERIMENT_PREFIX = "regenerate-"
+# Outputs that record wall time (each epoch's seconds, the training minutes): they differ between any two trainings.
+TIMED_OUTPUTS = ("metrics/train", "metrics/runs.csv", "reports/results.md")
 
 
 def dvc(*args: str, capture: bool = False) -> str:
@@ -50,6 +52,16 @@ def outdated_runs() -> list[str]:
     status = json.loads(dvc("status", "--json", capture=True) or "{}")
     runs = {name.split("@", 1)[1] for name in status if name.split("@")[0] in ("train", "evaluate")}
     return sorted(runs)
+
+
+def lock_without_timings(path: Path) -> dict:
+    """A dvc.lock with the hashes of TIMED_OUTPUTS blanked wherever they appear: what two regenerations share."""
+    lock = yaml.safe_load(path.read_text())
+    for stage in lock["stages"].values():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            if entry["path"].startswith(TIMED_OUTPUTS):
+                entry.pop("md5"), entry.pop("size"), entry.pop("nfiles", None)
+    return lock
 
 
 def default_jobs() -> int:
