@@ -20,13 +20,18 @@ buffers, the derivative factors that do not depend on the incoming gradient are 
 reverse loop (vectorised over a block of steps), and the gradient buffers are laid out so that several
 gates come out of one multiplication. The layers keep torch's parameter layout (names, shapes, gate
 order, init), so weights copy 1:1 from nn.RNN/nn.LSTM/nn.GRU and the outputs can be checked against them.
+On a CUDA GPU the same loops run as CUDA graphs (`CudaGraphs`): there each small op's launch costs far
+more than its arithmetic, and a graph replays a whole loop's launches as one.
 """
 
 import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx
+from torch.autograd.function import FunctionCtx, once_differentiable
 
 # The LSTM and GRU backward passes prepare the derivative factors of this many steps at a time, into one
 # small buffer that stays in cache, instead of (T, B, 4H) tensors for the whole sequence.
@@ -38,7 +43,18 @@ FORWARD_BLOCK_FLOATS = 2**18
 
 def regroup(tensor: Tensor, order: tuple[int, ...]) -> Tensor:
     """Reorder the gate blocks (equal slices of dim 0) of a weight, a bias or their gradient."""
-    return tensor.unflatten(0, (len(order), -1))[list(order)].flatten(0, 1)
+    gates = tensor.chunk(len(order))
+    return torch.cat([gates[gate] for gate in order])
+
+
+def doubled_gate(like: Tensor, hidden: int, gates: int, doubled: int) -> Tensor:
+    """A column scale of `gates` blocks of `hidden` ones, block `doubled` twos: the rows whose tanh is 2 sigmoid(2a) - 1.
+
+    Made on the device by fills alone (no copy from the host, which a CUDA graph cannot capture).
+    """
+    scale = like.new_ones(gates * hidden)
+    scale[doubled * hidden : (doubled + 1) * hidden] = 2
+    return scale
 
 
 def sigmoid_grad(s: Tensor, out: Tensor) -> Tensor:
@@ -102,9 +118,9 @@ class InputGrads:
     nothing);  db_ih = sum_t d_x,t;  db_hh = sum_t d_h,t.
     """
 
-    def __init__(self, ctx: FunctionCtx, x: Tensor, w_ih: Tensor, out: Tensor) -> None:
+    def __init__(self, needs_input_grad: tuple[bool, ...], x: Tensor, w_ih: Tensor, out: Tensor) -> None:
         self.x, self.w_ih, self.out = x, w_ih, out
-        need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = ctx.needs_input_grad
+        need_x, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs_input_grad
         G, H = w_ih.shape[0], out.shape[2]
         self.grad_x = x.new_empty(x.shape) if need_x else None
         self.grad_w_ih = w_ih.new_zeros(w_ih.shape) if need_w_ih else None
@@ -136,10 +152,90 @@ class InputGrads:
         return self.grad_x, self.grad_w_ih, self.grad_w_hh, self.grad_b_ih, self.grad_b_hh
 
 
+def clone_outputs(outputs: Any) -> Any:
+    """Copies of the tensors in a (nested) tuple of outputs, the rest as it is."""
+    if isinstance(outputs, tuple):
+        return tuple(clone_outputs(item) for item in outputs)
+    return outputs.clone() if isinstance(outputs, Tensor) else outputs
+
+
+class CudaGraphs:
+    """The hand-written layers' loops as CUDA graphs, one per loop and input shapes, captured at first use.
+
+    On a GPU an eager loop is launch-bound: each of its small ops costs a kernel launch (microseconds of
+    CPU) for less arithmetic than that, hundreds of them per sequence. A graph replays all of a loop's
+    launches as one. Its inputs are copied into the graph's own tensors and its outputs cloned out of
+    them, so a result outlives the next replay; the kernels are the eager loop's, so the numbers are too.
+    Each graph keeps its buffers while the process lives: tens of MB per shape of batch. On the CPU the
+    loop runs as it is.
+    """
+
+    def __init__(self) -> None:
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, list[Tensor], Any]] = {}
+
+    def __call__(self, loop: Callable[..., Any], key: tuple, *inputs: Tensor) -> Any:
+        """loop(*inputs), replayed from the graph of `key` and the inputs' shapes when the inputs are on a GPU."""
+        if not inputs[0].is_cuda:
+            return loop(*inputs)
+        key = (*key, torch.is_inference_mode_enabled(), *((tensor.shape, tensor.dtype) for tensor in inputs))
+        if key not in self.graphs:
+            self.graphs[key] = self.capture(loop, inputs)
+        graph, static_inputs, static_outputs = self.graphs[key]
+        for static, tensor in zip(static_inputs, inputs, strict=True):
+            static.copy_(tensor)
+        graph.replay()
+        return clone_outputs(static_outputs)
+
+    @staticmethod
+    def capture(loop: Callable[..., Any], inputs: tuple[Tensor, ...]) -> tuple:
+        """A graph of loop(*inputs) on copies of the inputs, after one eager warm-up run (as torch's docs do)."""
+        static_inputs = [tensor.clone() for tensor in inputs]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            loop(*static_inputs)  # cuBLAS and the allocator set themselves up outside the capture
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_outputs = loop(*static_inputs)
+        return graph, static_inputs, static_outputs
+
+
+GRAPHS = CudaGraphs()
+
+
+class RecurrenceFunction(torch.autograd.Function):
+    """One hand-written recurrent layer over a whole sequence, as an autograd Function.
+
+    A subclass gives the two loops: `run(x, w_ih, w_hh, b_ih, b_hh, for_backward)` -> (h_1..h_T, what
+    backward needs), and `gradients(needs_input_grad, *saved, h_1..h_T, dL/dh)` -> the inputs' gradients.
+    """
+
+    run: Callable[..., tuple]
+    gradients: Callable[..., tuple]
+
+    @classmethod
+    def outputs(cls, *inputs: Tensor, for_backward: bool) -> tuple:
+        """run(*inputs), as a CUDA graph on a GPU."""
+        return GRAPHS(partial(cls.run, for_backward=for_backward), (cls, for_backward), *inputs)
+
+    @classmethod
+    def forward(cls, ctx: FunctionCtx, *inputs: Tensor) -> Tensor:
+        out, saved = cls.outputs(*inputs, for_backward=True)
+        ctx.save_for_backward(*saved, out)
+        return out
+
+    @classmethod
+    @once_differentiable
+    def backward(cls, ctx: FunctionCtx, grad_out: Tensor) -> tuple:
+        needs = tuple(ctx.needs_input_grad)
+        return GRAPHS(partial(cls.gradients, needs), (cls, "backward", needs), *ctx.saved_tensors, grad_out)
+
+
 class ManualRecurrence(nn.Module):
     """A one-layer recurrent layer whose whole sequence is one autograd Function; parameters as nn.*Cell."""
 
-    function: type[torch.autograd.Function]  # with run(x, w_ih, w_hh, b_ih, b_hh, for_backward) -> (out, saved)
+    function: type[RecurrenceFunction]
     num_gates: int
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
@@ -167,7 +263,7 @@ class ManualRecurrence(nn.Module):
         inputs = (x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if torch.is_grad_enabled() and any(tensor.requires_grad for tensor in inputs):
             return self.function.apply(*inputs)
-        return self.function.run(*inputs, for_backward=False)[0]
+        return self.function.outputs(*inputs, for_backward=False)[0]
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

@@ -98,3 +98,36 @@ def test_the_pass_that_keeps_nothing_for_backward_computes_the_same(manual_arch,
         torch.testing.assert_close(manual(x), out, atol=0, rtol=0)
     torch.testing.assert_close(out, kept.detach(), atol=0, rtol=0)
     torch.testing.assert_close(out, reference(x).detach(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("manual_arch", MANUAL)
+def test_on_the_cpu_the_loops_run_as_they_are_and_nothing_is_captured(manual_arch):
+    captured = len(bptt.GRAPHS.graphs)
+    manual, _ = twin_layers(manual_arch, 4, 5)
+    x = torch.randn(6, 3, 4, requires_grad=True)
+    manual(x).sum().backward()
+    with torch.inference_mode():
+        manual(x)
+    assert len(bptt.GRAPHS.graphs) == captured and x.grad is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (python -m bench.gpu runs it on one)")
+@pytest.mark.parametrize("manual_arch", MANUAL)
+def test_on_a_gpu_the_graphs_give_the_eager_loops_numbers_bit_for_bit(manual_arch):
+    layer = architectures.load(manual_arch).layer(8, 16).cuda()
+    function, params = layer.function, [param.detach() for param in layer.parameters()]
+    captured = len(bptt.GRAPHS.graphs)
+    for T, B in [(5, 3), (5, 3), (9, 3)]:  # a capture, a replay of it, another shape's capture
+        x = torch.randn(T, B, 8, device="cuda", requires_grad=True)
+        out = layer(x)
+        upstream = torch.randn_like(out)
+        out.backward(upstream)
+        eager, saved = function.run(x.detach(), *params, for_backward=True)
+        eager_grads = function.gradients((True,) * 5, *saved, eager, upstream)
+        assert torch.equal(out, eager)
+        for grad, eager_grad in zip([x.grad, *(param.grad for param in layer.parameters())], eager_grads, strict=True):
+            assert torch.equal(grad, eager_grad)
+        layer.zero_grad()
+        with torch.inference_mode():
+            assert torch.equal(layer(x.detach()), function.run(x.detach(), *params, for_backward=False)[0])
+    assert len(bptt.GRAPHS.graphs) - captured == 6  # forward, backward and inference, at two shapes

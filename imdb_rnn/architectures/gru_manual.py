@@ -2,13 +2,14 @@
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
     BLOCK,
     InputGrads,
     ManualRecurrence,
+    RecurrenceFunction,
     blocks,
+    doubled_gate,
     forward_block,
     forward_blocks,
     per_step,
@@ -21,7 +22,7 @@ from imdb_rnn.bptt import (
 )
 
 
-class GRUFunction(torch.autograd.Function):
+class GRUFunction(RecurrenceFunction):
     """A GRU over a whole sequence, in torch's form; returns h_1..h_T.
 
     r, z = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr), sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz);
@@ -40,8 +41,8 @@ class GRUFunction(torch.autograd.Function):
         H = w_hh.shape[1]
         # tanh(a) = 2 sigmoid(2a) - 1, and torch's sigmoid is about six times faster than its tanh on CPU:
         # the rows of n are doubled, on both sides, and n's columns hold (n + 1) / 2 until mul_ and sub_.
-        double_n = x.new_tensor([1, 1, 2]).repeat_interleave(H)
-        one, two = x.new_tensor(1), x.new_tensor(2)  # as tensors: an op with a Python number costs twice as much
+        double_n = doubled_gate(x, H, gates=3, doubled=2)
+        one, two = x.new_full((), 1), x.new_full((), 2)  # as tensors: an op with a Python number costs twice as much
         # b_hr and b_hz join the input projection; b_hn must stay inside r * (W_hn h + b_hn).
         zeros = b_hh.new_zeros(H)
         bias_x = (b_ih + torch.cat((b_hh[: 2 * H], zeros))) * double_n
@@ -71,20 +72,21 @@ class GRUFunction(torch.autograd.Function):
         return out, (x, w_ih, w_hh, gates, hidden)
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
-        out, saved = GRUFunction.run(x, w_ih, w_hh, b_ih, b_hh, for_backward=True)
-        ctx.save_for_backward(*saved, out)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple:
+    def gradients(
+        needs_input_grad: tuple[bool, ...],
+        x: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        gates: Tensor,
+        hidden: Tensor,
+        out: Tensor,
+        grad_out: Tensor,
+    ) -> tuple:
         """Per step, with dh_t = dL/dh_t + dh_{t+1} z_{t+1} + (dr, dz, dn_h)_{t+1} W_hh:
 
         dn_x = dh_t (1-z)(1-n^2),  dz = dh_t (h_{t-1} - n) z(1-z),  dr = dn_x (W_hn h_{t-1} + b_hn) r(1-r),
         dn_h = dn_x r;  dn_x is the gradient of W_in x_t + b_in, dn_h that of W_hn h_{t-1} + b_hn.
         """
-        x, w_ih, w_hh, gates, hidden, out = ctx.saved_tensors
         T, B, H = out.shape
         r, z, n = gates.split(H, 2)
         # Columns of d: dn_x, dr, dz, dn_h. The last three are the gradient of h_{t-1} W_hh^T + b_hh (in
@@ -103,7 +105,7 @@ class GRUFunction(torch.autograd.Function):
         # block of steps.
         dh_to_block, dn_x_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 2, H)
         # The input side sees the columns as (n, r, z): regroup W_ih to match, and the results back.
-        grads = InputGrads(ctx, x, regroup(w_ih, (2, 0, 1)), out)
+        grads = InputGrads(needs_input_grad, x, regroup(w_ih, (2, 0, 1)), out)
         for start, stop in blocks(T):
             steps = slice(start, stop)
             dh_to, dn_x_to = dh_to_block[: stop - start], dn_x_to_block[: stop - start]

@@ -2,13 +2,14 @@
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
     BLOCK,
     InputGrads,
     ManualRecurrence,
+    RecurrenceFunction,
     blocks,
+    doubled_gate,
     forward_block,
     forward_blocks,
     per_step,
@@ -20,7 +21,7 @@ from imdb_rnn.bptt import (
 )
 
 
-class LSTMFunction(torch.autograd.Function):
+class LSTMFunction(RecurrenceFunction):
     """An LSTM over a whole sequence; returns h_1..h_T.
 
     i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), split in four;
@@ -36,8 +37,8 @@ class LSTMFunction(torch.autograd.Function):
         # With the rows of g doubled, one sigmoid_ per step serves all four gates; g's columns then hold
         # (g + 1) / 2. The state is kept doubled too (c2 = 2c), so that sigmoid(c2) - 1/2 is tanh(c) / 2; the
         # loop keeps h / 2 = o (sigmoid(c2) - 1/2) in `out`, W_hh doubled, and doubles `out` once at the end.
-        double_g = x.new_tensor([1, 1, 2, 1]).repeat_interleave(H)
-        half = x.new_tensor(0.5)  # as a tensor: an op with a Python number costs twice as much
+        double_g = doubled_gate(x, H, gates=4, doubled=2)
+        half = x.new_full((), 0.5)  # as a tensor: an op with a Python number costs twice as much
         w_ih_t, bias, w_hh_t = w_ih.t() * double_g, (b_ih + b_hh) * double_g, w_hh.t() * (2 * double_g)
         out = x.new_empty(T, B, H)
         # For backward, every step's gates, c2 and tanh(c) / 2 are kept; otherwise one block of gates and one
@@ -62,20 +63,22 @@ class LSTMFunction(torch.autograd.Function):
         return out, (x, w_ih, w_hh, gates, c2.mul_(0.5), tanh_c.mul_(2))  # c = c2 / 2 and tanh(c)
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
-        out, saved = LSTMFunction.run(x, w_ih, w_hh, b_ih, b_hh, for_backward=True)
-        ctx.save_for_backward(*saved, out)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple:
+    def gradients(
+        needs_input_grad: tuple[bool, ...],
+        x: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        gates: Tensor,
+        c: Tensor,
+        tanh_c: Tensor,
+        out: Tensor,
+        grad_out: Tensor,
+    ) -> tuple:
         """Per step, with dh_t = dL/dh_t + dgates_{t+1} W_hh and dc_t = dh_t o (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}:
 
         di = dc_t g i(1-i),  df = dc_t c_{t-1} f(1-f),  dg = dc_t i (1-g^2),  do = dh_t tanh(c_t) o(1-o),
         all four being gradients of the pre-activations.
         """
-        x, w_ih, w_hh, gates, c, tanh_c, out = ctx.saved_tensors
         T, B, H = out.shape
         i, f, g, o = gates.split(H, 2)
         # Columns of d: dc_t f_t (step t's part of dc_{t-1}), then di, df, dg, do, the gate gradients in
@@ -92,7 +95,7 @@ class LSTMFunction(torch.autograd.Function):
         # What dh_t multiplies (to give its part of dc_t, and do), and what dc_t multiplies (to give its
         # part of dc_{t-1}, and di, df, dg), for one block of steps.
         dh_to_block, dc_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 4, H)
-        grads = InputGrads(ctx, x, w_ih, out)
+        grads = InputGrads(needs_input_grad, x, w_ih, out)
         for start, stop in blocks(T):
             steps = slice(start, stop)
             dh_to, dc_to = dh_to_block[: stop - start], dc_to_block[: stop - start]

@@ -2,11 +2,11 @@
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
 
 from imdb_rnn.bptt import (
     InputGrads,
     ManualRecurrence,
+    RecurrenceFunction,
     blocks,
     forward_block,
     forward_blocks,
@@ -16,7 +16,7 @@ from imdb_rnn.bptt import (
 )
 
 
-class RNNFunction(torch.autograd.Function):
+class RNNFunction(RecurrenceFunction):
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) over a whole sequence; returns h_1..h_T."""
 
     @staticmethod
@@ -25,7 +25,7 @@ class RNNFunction(torch.autograd.Function):
         T, B, E = x.shape
         # tanh(a) = 2 sigmoid(2a) - 1, and torch's sigmoid is about six times faster than its tanh on CPU:
         # with every row doubled, each step is a sigmoid_, a mul_ and a sub_.
-        one, two = x.new_tensor(1), x.new_tensor(2)  # as tensors: an op with a Python number costs twice as much
+        one, two = x.new_full((), 1), x.new_full((), 2)  # as tensors: an op with a Python number costs twice as much
         w_ih_t, bias, w_hh_t = w_ih.t() * 2, (b_ih + b_hh) * 2, w_hh.t() * 2
         out = x.new_empty(T, B, w_hh.shape[1])  # each step's pre-activation, then its state
         h, h_prev = out.unbind(0), previous_states(out)
@@ -36,16 +36,10 @@ class RNNFunction(torch.autograd.Function):
         return out, (x, w_ih, w_hh) if for_backward else ()
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
-        out, saved = RNNFunction.run(x, w_ih, w_hh, b_ih, b_hh, for_backward=True)
-        ctx.save_for_backward(*saved, out)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple:
+    def gradients(
+        needs_input_grad: tuple[bool, ...], x: Tensor, w_ih: Tensor, w_hh: Tensor, out: Tensor, grad_out: Tensor
+    ) -> tuple:
         """da_t = (dL/dh_t + da_{t+1} W_hh) * (1 - h_t^2), da being the gradient of the pre-activation."""
-        x, w_ih, w_hh, out = ctx.saved_tensors
         T, B, H = out.shape
         dtanh = tanh_grad(out, torch.empty_like(out)).unbind(0)
         grad = grad_out.unbind(0)
@@ -53,7 +47,7 @@ class RNNFunction(torch.autograd.Function):
         da[T].zero_()
         da_t = da.unbind(0)
         dh = out.new_empty(B, H)
-        grads = InputGrads(ctx, x, w_ih, out)
+        grads = InputGrads(needs_input_grad, x, w_ih, out)
         for start, stop in blocks(T):
             for t in reversed(range(start, stop)):
                 torch.addmm(grad[t], da_t[t + 1], w_hh, out=dh)
