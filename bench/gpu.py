@@ -5,7 +5,7 @@
 
 Writes OUT/gpu.json and OUT/gpu.md (markdown tables), after these steps:
 
-1. speed: `python -m bench.speed --device cuda --reviews 6400 --repeats 3` (its JSON is kept whole).
+1. speed: `python -m bench.speed --device cuda --reviews 3200 --repeats 3` (its JSON is kept whole).
 2. pipeline: in a scratch copy of stages/, imdb_rnn/ and params.yaml, with tokenize's output (this
    project's data/processed, or --data), `python -m stages.train ARCH 0` then `python -m stages.evaluate
    ARCH 0` for every architecture of params.yaml, with seeds [0], device cuda and --epochs epochs: each
@@ -50,7 +50,7 @@ from imdb_rnn.paths import (
 )
 
 DETERMINISTIC_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
-SPEED_ON_GPU = ["--device", "cuda", "--reviews", "6400", "--repeats", "3"]
+SPEED_ON_GPU = ["--device", "cuda", "--reviews", "3200", "--repeats", "3"]
 SPEED_ON_CPU = ["--device", "cpu", "--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30"]
 SPEED_ON_CPU += ["--hidden", "8", "--embed-dim", "8", "--batch-size", "16", "--threads", "1"]
 TINY_MODEL = {"embed_dim": 8, "hidden": 8}  # the pipeline's sizes on the CPU

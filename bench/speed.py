@@ -14,7 +14,7 @@ For every architecture it times, side by side in one run (bench/timing.py):
   padded length, the report's model, the same optimizer and loss, evaluation under torch.no_grad in
   batches of the same size, and for the `*_manual` architectures the report's naive hand-written cells.
 
-Every loop is warmed up (one batch), then `--repeats` rounds each time every loop once, one after the
+Every loop is warmed up (one batch; on a GPU the project's a whole epoch, for its CUDA graphs), then `--repeats` rounds each time every loop once, one after the
 other, so that a drift of the machine lands on all alike; the median is reported with the range of
 the repeats. Ratios (of the medians, with the range of the per-round ratios): manual / torch time of
 the project's code, each hand-written layer against its twin (the goal: at most 1.0x on CPU, train
