@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import TINY_MODEL, make_dvc_project, run_command
 
-from tools.regenerate import lock_without_timings
+from imdb_rnn.paths import RUNS_FILE
+from tools.regenerate import lock_without_timings, longest_first
 
 PARAMS = TINY_MODEL | {"epochs": 1, "archs": ["rnn"], "seeds": [0, 1]}
 
@@ -97,3 +98,12 @@ def test_a_wrong_job_count_is_refused_by_name(projects):
     result = run_command([sys.executable, "-m", "tools.regenerate", "-j", "0"], projects["plain"], check=False)
     assert result.returncode == 1
     assert "-j 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_runs_are_queued_longest_first_by_their_last_training_minutes_unknown_ones_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = ["gru-0", "lstm-0", "rnn-0", "rnn-1"]
+    assert longest_first(runs) == runs  # no results yet: every time unknown, the order kept
+    RUNS_FILE.parent.mkdir(parents=True)
+    RUNS_FILE.write_text("arch,seed,train_minutes\nrnn,0,1.7\ngru,0,6.1\nlstm,0,3.2\n")
+    assert longest_first(runs) == ["rnn-1", "gru-0", "lstm-0", "rnn-0"]

@@ -6,13 +6,15 @@
 `dvc repro` runs one stage at a time. This command runs the data stages (`dvc repro tokenize`), then
 every training run that `dvc status` finds out of date as its own DVC experiment on DVC's queue, N at
 once (tools/exp_queue.py: `dvc exp run --queue evaluate@<arch>-<seed>`, `dvc queue start -j N`), then
-`dvc repro`, which restores each run from DVC's run cache and computes the summaries. The workspace ends
+`dvc repro`, which restores each run from DVC's run cache and computes the summaries. Runs are queued
+longest first, by the training minutes of the last results (metrics/runs.csv). The workspace ends
 as a plain `dvc repro` would leave it (the same dvc.lock and outputs), and the per-run experiments are
 removed. Ctrl-C or SIGTERM stops every run it started; run the same command again to resume: the runs
 that finished are restored from the run cache, not trained again.
 """
 
 import argparse
+import csv
 import json
 import os
 import signal
@@ -23,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from imdb_rnn.common import StageError, run_stage
-from imdb_rnn.paths import PARAMS_FILE
+from imdb_rnn.paths import PARAMS_FILE, RUNS_FILE, run_name
 from tools.exp_queue import Experiment, Queue, interruptible, run_queued
 
 EXPERIMENT_PREFIX = "regenerate-"
@@ -54,6 +56,20 @@ def outdated_runs() -> list[str]:
     return sorted(runs)
 
 
+def longest_first(runs: list[str]) -> list[str]:
+    """`runs` in the order to queue them: by their training minutes in RUNS_FILE (the last results), longest first.
+
+    With N workers, the long runs start first and the short ones fill in behind them, so that no worker is
+    left with a long run at the end while the others idle. Runs the file does not hold go first: their
+    time is unknown.
+    """
+    minutes = {}
+    if RUNS_FILE.exists():
+        with RUNS_FILE.open() as file:
+            minutes = {run_name(row["arch"], row["seed"]): float(row["train_minutes"]) for row in csv.DictReader(file)}
+    return sorted(runs, key=lambda run: -minutes.get(run, float("inf")))
+
+
 def lock_without_timings(path: Path) -> dict:
     """A dvc.lock with the hashes of TIMED_OUTPUTS blanked wherever they appear: what two regenerations share."""
     lock = yaml.safe_load(path.read_text())
@@ -74,7 +90,7 @@ def regenerate(jobs: int) -> None:
     queue = Queue(Path.cwd())
     runs = outdated_runs()
     restored = [run for run in runs if queue.restore([f"train@{run}", f"evaluate@{run}"])]
-    to_train = [run for run in runs if run not in restored]
+    to_train = longest_first([run for run in runs if run not in restored])
     print(f"restored from DVC's run cache: {', '.join(restored) or 'none'}")
     print(f"to train, {jobs} at once: {', '.join(to_train) or 'none'}", flush=True)
     experiments = [Experiment(EXPERIMENT_PREFIX + run, targets=(f"evaluate@{run}",)) for run in to_train]
