@@ -3,6 +3,7 @@
     python -m bench.speed                                   # every architecture, one epoch of 25,000 reviews
     python -m bench.speed --archs lstm lstm_manual --hidden 128 --batch-size 128
     python -m bench.speed --device cuda --json > speed.json
+    python -m bench.speed --portable-numerics              # under the study's portable numerics (its cost)
 
 For every architecture it times, side by side in one run (bench/timing.py):
 
@@ -64,6 +65,7 @@ def print_report(report: dict) -> None:
     gpu = f" ({host['gpu']})" if "gpu" in host else ""
     print(
         f"machine: {host['cpu']}, {host['cores']} cores, torch {host['torch']}, {host['threads']} threads, "
+        f"MKL {host['mkl_branch']}, ATen {host['aten_capability']}, oneDNN {'on' if host['onednn'] else 'off'}, "
         f"device {host['device']}{gpu}, {host['date']}"
     )
     print(
@@ -132,6 +134,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seq-len", type=positive, default=200, help="padded length of synthetic reviews (default: 200)"
     )
     parser.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--portable-numerics", action="store_true", help="params.yaml's portable_numerics: true (default: off)"
+    )
     parser.add_argument("--synthetic", action="store_true", help="random reviews even if the real split exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return parser.parse_args(argv)
@@ -140,8 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    environment.configure(args.threads or torch.get_num_threads(), args.portable_numerics)
     split, vocab_size, source = load_reviews(ROOT, args.reviews, SEED, args.synthetic, args.seq_len, args.vocab_size)
     setup = Setup(args.embed_dim, args.hidden, args.batch_size, args.lr, args.weight_decay, device, args.repeats)
     results = measure(list(dict.fromkeys(args.archs)), split, vocab_size, setup)
