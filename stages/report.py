@@ -190,9 +190,9 @@ def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
             + ", "
             + table["threads"].astype(str)
             + " thread(s), MKL "
-            + table["mkl_branch"].fillna("-").astype(str)
+            + table["mkl_branch"].astype("string").fillna("-")
             + ", ATen "
-            + table["aten_capability"].fillna("-").astype(str)
+            + table["aten_capability"].astype("string").fillna("-")
             + ", "
             + table["cpu"],
         }
