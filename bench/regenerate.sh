@@ -7,7 +7,7 @@
 # Then checks that both dvc.lock files are the same but for the outputs that record wall time. Time it on a
 # quiet machine; the clones are removed at the end, or when the script is interrupted:
 #
-#   bash bench/regenerate.sh [EPOCHS] > regenerate.log     # default 3 epochs; about 6 min on 2 cores
+#   bash bench/regenerate.sh [EPOCHS] > regenerate.log     # default 3 epochs; about 15 min on 2 cores
 set -euo pipefail
 epochs=${1:-3}
 root=$(git rev-parse --show-toplevel)
