@@ -69,11 +69,10 @@ def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: S
 
     # On a GPU a whole epoch and pass: the hand-written layers capture one CUDA graph per batch shape at
     # its first use (imdb_rnn/bptt.py), which one batch would leave to the timed rounds.
-    warm_up = (
-        split if setup.device.type == "cuda" else {key: tensor[: setup.batch_size] for key, tensor in split.items()}
-    )
+    whole = setup.device.type == "cuda"
+    warm_up = split if whole else {key: tensor[: setup.batch_size] for key, tensor in split.items()}
     train_epoch(model, batches(warm_up, setup.batch_size, trim=True), F.cross_entropy, optimizer, setup.device, arch)
-    predict(model, eval_batches if setup.device.type == "cuda" else eval_batches[:1], setup.device)
+    predict(model, eval_batches if whole else eval_batches[:1], setup.device)
     return train, evaluate
 
 

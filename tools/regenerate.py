@@ -14,7 +14,6 @@ that finished are restored from the run cache, not trained again.
 """
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from imdb_rnn import aggregated
 from imdb_rnn.common import StageError, run_stage
 from imdb_rnn.paths import PARAMS_FILE, RUNS_FILE, run_name
 from tools.exp_queue import Experiment, Queue, interruptible, run_queued
@@ -65,8 +65,8 @@ def longest_first(runs: list[str]) -> list[str]:
     """
     minutes = {}
     if RUNS_FILE.exists():
-        with RUNS_FILE.open() as file:
-            minutes = {run_name(row["arch"], row["seed"]): float(row["train_minutes"]) for row in csv.DictReader(file)}
+        table = aggregated.runs()
+        minutes = dict(zip(map(run_name, table["arch"], table["seed"]), table["train_minutes"], strict=True))
     return sorted(runs, key=lambda run: -minutes.get(run, float("inf")))
 
 
