@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall time of regenerating seed 0 of every architecture of params.yaml, EPOCHS epochs each, two ways in one run:
 #   1. `dvc repro`, one stage after another (the trainings on one thread each, params.yaml's `threads`);
-#   2. `python -m tools.regenerate -j 2`, two trainings at once on DVC's queue, then `dvc repro`.
+#   2. `python -m tools.regenerate -j 2`, two `dvc repro` of the training runs at once, then `dvc repro`.
 # Each way in a fresh clone of HEAD beside this project (so that ../shared means the same), with its own DVC
 # cache; the data stages run first, untimed (the second clone restores them from the first's run cache).
 # Then checks that both dvc.lock files are the same but for the outputs that record wall time. Time it on a
@@ -14,10 +14,7 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 clones=()
 cleanup() {
-  for clone in "${clones[@]}"; do
-    (cd "$clone" && dvc queue stop --kill > /dev/null 2>&1 || true)
-    rm -rf "$clone"
-  done
+  for clone in "${clones[@]}"; do rm -rf "$clone"; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -5,9 +5,11 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 import zlib
 from pathlib import Path
 
@@ -212,3 +214,35 @@ def write_study(root: Path, accuracies: dict[str, list[float]], diverged: tuple[
     for arch, values in accuracies.items():
         for seed, value in enumerate(values):
             write_run(root, arch, seed, test_acc=value, diverged=arch in diverged)
+
+
+def processes_in(root: Path) -> list[str]:
+    """The command lines of the processes (other than this one) whose working directory lies under root."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")).is_relative_to(root):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def interrupt_after_first_success(args: list[str], root: Path) -> tuple[int, str]:
+    """Start a command that runs several trainings (tools/progress.py), press Ctrl-C once one has succeeded;
+    its exit status and output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = root.parent / f"{root.name}-interrupted.log"
+    with log.open("w") as output:
+        command = subprocess.Popen(args, cwd=root, env=env, stdout=output, stderr=output)
+        try:
+            deadline = time.monotonic() + 300
+            while "success: " not in log.read_text():
+                assert command.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+        finally:
+            command.send_signal(signal.SIGINT)  # Ctrl-C
+            exit_status = command.wait(timeout=90)
+    return exit_status, log.read_text()

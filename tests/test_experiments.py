@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
 
-ARCHS = ["rnn", "lstm_manual"]
+ARCHS = ["rnn"]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,7 @@ def shown(root) -> dict[str, dict]:
 def test_an_ablation_reruns_only_what_depends_on_its_param(baseline):
     assert exp_run(baseline, "-n", "hidden16", "-S", "hidden=16") == {
         "train@rnn-0",
-        "train@lstm_manual-0",
         "evaluate@rnn-0",
-        "evaluate@lstm_manual-0",
         "aggregate",
         "plot",
         "report",
@@ -145,7 +143,7 @@ def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
     clone = tmp_path / "clone"
     run_command(["git", "clone", "-q", "-b", "main", str(tmp_path / "origin.git"), str(clone)], tmp_path)
     run_command(["dvc", "pull"], clone)
-    assert (clone / "models/lstm_manual-0.pt").exists()
+    assert (clone / "models/rnn-0.pt").exists()
     result = run_command(["dvc", "repro"], clone)
     assert stages_run(result.stdout) == set() and "up to date" in result.stdout
     run_command(["dvc", "exp", "pull", "origin", "hidden16"], clone)
@@ -156,10 +154,7 @@ def test_push_then_pull_in_a_fresh_clone_retrains_nothing(baseline, tmp_path):
     ("option", "message"),
     [
         ("loss=foo", "'loss' = 'foo'"),
-        ("hidden=0", "'hidden' = 0"),
-        ("batch_size=-1", "'batch_size' = -1"),
         ("archs=[cnn]", "imdb_rnn/architectures/cnn.py"),  # DVC: the architecture's file does not exist
-        ("epochs=ten", "'epochs' = 'ten'"),
         ("hidden='64'", "'hidden' = '64': Input should be a valid integer"),
         ("seeds=[0,0]", "'seeds' = [0, 0]: a value is listed twice"),
         ("seeds=[-1]", "'seeds' = '-1': a seed is a non-negative integer"),  # train@rnn--1 refuses it by name

@@ -1,38 +1,21 @@
-"""tools.regenerate (and tools/exp_queue.py under it): N trainings at once on DVC's queue, the workspace then
-exactly what a plain `dvc repro` leaves, an interruption that leaves nothing running and resumes.
+"""tools.regenerate: N `dvc repro` of the training runs at once, the workspace then exactly what a plain
+`dvc repro` leaves, an interruption that leaves nothing running and nothing partial, and resumes.
 
 Three copies of one tiny project, each with the same archive: one reproduced by `dvc repro`, one by the
 command, one by the command interrupted after its first finished run and then run again.
 """
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_MODEL, make_dvc_project, run_command
+from conftest import TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
 
 from imdb_rnn.paths import RUNS_FILE
 from tools.regenerate import lock_without_timings, longest_first
 
 PARAMS = TINY_MODEL | {"epochs": 1, "archs": ["rnn"], "seeds": [0, 1]}
-
-
-def processes_in(root: Path) -> list[str]:
-    """The command lines of the processes (other than this one) whose working directory lies under root."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if Path(os.readlink(entry / "cwd")).is_relative_to(root):
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
 
 
 def regenerate(root: Path, *options: str) -> subprocess.CompletedProcess:
@@ -60,35 +43,22 @@ def test_the_command_leaves_what_dvc_repro_leaves(projects):
     for output_file in ("models/rnn-0.pt", "models/rnn-1.pt", "metrics/summary.json", "metrics/correct.npz"):
         assert (root / output_file).read_bytes() == (projects["plain"] / output_file).read_bytes(), output_file
     assert "up to date" in run_command(["dvc", "status"], root).stdout
-    assert "No experiment tasks" in run_command(["dvc", "queue", "status"], root).stdout
-    assert run_command(["dvc", "exp", "list"], root).stdout.strip() == ""  # the per-run experiments are gone
     assert processes_in(root) == []
 
 
 def test_an_interrupted_command_stops_everything_then_resumes(projects):
     root = projects["interrupted"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    log = root.parent / "interrupted.log"
-    with log.open("w") as output:
-        command = subprocess.Popen(
-            [sys.executable, "-m", "tools.regenerate", "-j", "1"], cwd=root, env=env, stdout=output, stderr=output
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while "success: regenerate-" not in log.read_text():
-                assert command.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.5)
-        finally:
-            command.send_signal(signal.SIGINT)  # Ctrl-C
-            exit_status = command.wait(timeout=90)
-    assert exit_status == 130, log.read_text()
-    assert "run the same command to resume" in log.read_text()
+    exit_status, log = interrupt_after_first_success([sys.executable, "-m", "tools.regenerate", "-j", "1"], root)
+    assert exit_status == 130, log
+    assert "run the same command to resume" in log
     assert processes_in(root) == []
-    assert not (root / "models").exists() or not any((root / "models").glob("*.pt"))  # nothing partial
-    finished = log.read_text().split("success: regenerate-")[1].split()[0]
+    finished = log.split("success: ")[1].split()[0]
+    interrupted = ({"rnn-0", "rnn-1"} - {finished}).pop()
+    assert (root / f"models/{finished}.pt").exists()
+    status = run_command(["dvc", "status"], root).stdout  # a stage's outputs are written whole (common.py)
+    assert f"evaluate@{interrupted}" in status and f"evaluate@{finished}" not in status
     output = regenerate(root).stdout
-    assert f"restored from DVC's run cache: {finished}" in output
-    assert f"to train, 2 at once: {({'rnn-0', 'rnn-1'} - {finished}).pop()}" in output
+    assert f"to train, 2 at once: {interrupted}\n" in output  # the finished run is in dvc.lock: not trained again
     assert lock_without_timings(root / "dvc.lock") == lock_without_timings(projects["plain"] / "dvc.lock")
     assert "up to date" in run_command(["dvc", "status"], root).stdout
     assert processes_in(root) == []

@@ -27,6 +27,7 @@ from imdb_rnn.params import StageParams, load_params, seed_list, unique
 from imdb_rnn.significance import Claim
 from tools import compare, exp_queue
 from tools.experiments import Committed, Record, committed, experiment_records, resolve
+from tools.progress import interruptible
 
 STUDY_FILE = Path("ablations.yaml")
 REPORT = Path("reports/ablations.md")
@@ -158,7 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     study = load_study()
     if args.action == "run":
-        with exp_queue.interruptible():
+        with interruptible():
             run(study, args.jobs)
     else:
         print(report(study, load_params(Margin).equivalence_margin, experiment_records()))

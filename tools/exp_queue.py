@@ -1,9 +1,9 @@
-"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting.
+"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting (tools/progress.py).
 
 `run_queued` queues each experiment (`dvc exp run --queue`), starts DVC's queue with N workers (`dvc queue
 start -j N`) and waits for it. Every stage an experiment runs lands in DVC's run cache, so a later
-`dvc repro` or `dvc exp run` with the same stage restores it instead of training it again; that is how
-`tools.regenerate` and `tools.ablations run` resume after an interruption.
+`dvc exp run` with the same stage restores it instead of training it again; that is how
+`tools.ablations run` resumes after an interruption.
 
 Ctrl-C, SIGTERM or a failed experiment stops everything it queued: waiting experiments are removed, running
 ones are interrupted (DVC signals the whole process group of each), DVC's workers are stopped, and the
@@ -12,31 +12,26 @@ partial is left, and the queue's temporary copies are DVC's to remove.
 """
 
 import os
-import signal
-import sys
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from imdb_rnn.common import StageError
+from tools.progress import Progress
 
 POLL_SECONDS = 2.0
 WORKER_GRACE_SECONDS = 30.0  # how long a started worker may take to write its pid file
-LOG_SECONDS = 60.0  # how often the progress line is printed when the output is not a terminal
 STOP_SECONDS = 60.0  # how long a stopped queue may take to end its workers and tasks
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One `dvc exp run --queue -n name -S option... target...`."""
+    """One `dvc exp run --queue -n name -S option...`."""
 
     name: str
     set_params: tuple[str, ...] = ()  # -S values, e.g. "hidden=128"
-    targets: tuple[str, ...] = ()  # the stages to run (with their upstream); none: the whole pipeline
 
 
 def alive(pid: int) -> bool:
@@ -47,26 +42,6 @@ def alive(pid: int) -> bool:
     except PermissionError:  # another user's: alive
         pass
     return True
-
-
-def elapsed(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """Ctrl-C ends the command with one line and exit status 130 instead of a traceback.
-
-    By then `run_queued` has stopped everything it started (SIGTERM, which `run_stage` turns into SystemExit,
-    goes through the same cleanup).
-    """
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started where SIGINT is ignored (nohup &)
-    try:
-        yield
-    except KeyboardInterrupt:
-        print("interrupted: every run it started was stopped; run the same command to resume", file=sys.stderr)
-        raise SystemExit(130) from None
 
 
 class Queue:
@@ -84,23 +59,10 @@ class Queue:
 
     def put(self, experiment: Experiment) -> None:
         self.repo.experiments.run(
-            targets=list(experiment.targets) or None,
             params=list(experiment.set_params),
             queue=True,
             name=experiment.name,
         )
-
-    def restore(self, stages: list[str]) -> bool:
-        """Check out the outputs of `stages` from DVC's run cache, in order; False at the first one it lacks."""
-        from dvc.stage.cache import RunCacheNotFoundError
-
-        with self.repo.lock:
-            for name in stages:
-                try:
-                    self.repo.stage_cache.restore(self.repo.stage.collect(name)[0])
-                except RunCacheNotFoundError:
-                    return False
-        return True
 
     def saved(self) -> set[str]:
         """The names of the experiments of the project's HEAD."""
@@ -143,37 +105,6 @@ class Queue:
                 self.celery.shutdown(kill=True)
                 raise StageError(f"DVC's queue did not stop within {STOP_SECONDS:.0f} s: see `dvc queue status`")
             time.sleep(0.5)
-
-
-class Progress:
-    """Which experiments are done, running (with their time) and waiting: a bar in a terminal, lines in a log."""
-
-    def __init__(self, names: list[str], jobs: int) -> None:
-        self.names, self.started, self.done = names, {}, set()
-        self.bar = tqdm(total=len(names), unit="run", desc=f"{jobs} at once", disable=not sys.stderr.isatty())
-        self.last_line = time.monotonic()
-
-    def update(self, status: dict[str, str]) -> None:
-        now = time.monotonic()
-        for name in self.names:
-            if status.get(name) == "Running" and name not in self.started:
-                self.started[name] = now
-                self.bar.write(f"started: {name}")
-            if status.get(name) in ("Success", "Failed") and name not in self.done:
-                self.done.add(name)
-                self.bar.write(f"{status[name].lower()}: {name} ({elapsed(now - self.started.get(name, now))})")
-        running = [name for name in self.names if status.get(name) == "Running"]
-        waiting = len(self.names) - len(self.done) - len(running)
-        running_text = ", ".join(f"{name} {elapsed(now - self.started[name])}" for name in running) or "none"
-        line = f"done {len(self.done)}/{len(self.names)}; running: {running_text}; waiting: {waiting}"
-        self.bar.n = len(self.done)
-        self.bar.set_postfix_str(line.split("; ", 1)[1])
-        if self.bar.disable and now - self.last_line >= LOG_SECONDS:
-            print(line, flush=True)
-            self.last_line = now
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def run_queued(queue: Queue, experiments: list[Experiment], jobs: int) -> None:

@@ -4,13 +4,15 @@
     python -m tools.regenerate -j 2
 
 `dvc repro` runs one stage at a time. This command runs the data stages (`dvc repro tokenize`), then
-every training run that `dvc status` finds out of date as its own DVC experiment on DVC's queue, N at
-once (tools/exp_queue.py: `dvc exp run --queue evaluate@<arch>-<seed>`, `dvc queue start -j N`), then
-`dvc repro`, which restores each run from DVC's run cache and computes the summaries. Runs are queued
-longest first, by the training minutes of the last results (metrics/runs.csv). The workspace ends
-as a plain `dvc repro` would leave it (the same dvc.lock and outputs), and the per-run experiments are
-removed. Ctrl-C or SIGTERM stops every run it started; run the same command again to resume: the runs
-that finished are restored from the run cache, not trained again.
+every training run that `dvc status` finds out of date with DVC's own parallel stage execution (DVC's
+`repro` reference): one `dvc repro --single-item train@<arch>-<seed> evaluate@<arch>-<seed>` per run,
+N at once in the workspace, longest first by the training minutes of the last results
+(metrics/runs.csv). DVC releases its repository lock while a stage's command runs, and
+`--wait-for-lock` makes the others wait for the short bookkeeping around it. Then `dvc repro` computes
+the summaries. Each run's DVC output goes to .dvc/tmp/regenerate/<run>.log. The workspace ends as a
+plain `dvc repro` would leave it (the same dvc.lock and outputs). Ctrl-C or SIGTERM stops every run
+it started; run the same command again to resume: the runs that finished are in dvc.lock, and a run
+trained before with the same inputs is restored from DVC's run cache, not trained again.
 """
 
 import argparse
@@ -19,6 +21,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import yaml
@@ -26,9 +31,11 @@ import yaml
 from imdb_rnn import aggregated
 from imdb_rnn.common import StageError, run_stage
 from imdb_rnn.paths import PARAMS_FILE, RUNS_FILE, run_name
-from tools.exp_queue import Experiment, Queue, interruptible, run_queued
+from tools.progress import Progress, interruptible
 
-EXPERIMENT_PREFIX = "regenerate-"
+LOG_DIR = Path(".dvc/tmp/regenerate")
+POLL_SECONDS = 2.0
+STOP_SECONDS = 60.0  # how long an interrupted run may take to end
 # Outputs that record wall time (each epoch's seconds, the training minutes): they differ between any two trainings.
 TIMED_OUTPUTS = ("metrics/train", "metrics/runs.csv", "reports/results.md")
 
@@ -57,9 +64,9 @@ def outdated_runs() -> list[str]:
 
 
 def longest_first(runs: list[str]) -> list[str]:
-    """`runs` in the order to queue them: by their training minutes in RUNS_FILE (the last results), longest first.
+    """`runs` in the order to start them: by their training minutes in RUNS_FILE (the last results), longest first.
 
-    With N workers, the long runs start first and the short ones fill in behind them, so that no worker is
+    With N at once, the long runs start first and the short ones fill in behind them, so that no one is
     left with a long run at the end while the others idle. Runs the file does not hold go first: their
     time is unknown.
     """
@@ -85,19 +92,82 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) // int(yaml.safe_load(PARAMS_FILE.read_text())["threads"]))
 
 
+class Runs:
+    """`dvc repro` of each run's two stages, `jobs` at once, each in its own process group (so that an
+    interruption reaches its stage's command through DVC), its output in LOG_DIR/<run>.log."""
+
+    def __init__(self, runs: list[str], jobs: int) -> None:
+        self.runs, self.jobs = runs, jobs
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+        self.starting = threading.Lock()  # no run starts while `stop` signals the running ones
+
+    def log(self, run: str) -> Path:
+        return LOG_DIR / f"{run}.log"
+
+    def reproduce(self, run: str) -> int:
+        """`dvc repro --single-item train@<run> evaluate@<run>`; its exit status.
+
+        --single-item: the data stages upstream are up to date (regenerate ran them), and DVC's check of
+        them would ask for the data's write lock, which the other runs' trainings hold for reading.
+        """
+        stages = [f"train@{run}", f"evaluate@{run}"]
+        command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *stages]
+        with self.log(run).open("w") as log:
+            with self.starting:
+                if self.stopping:
+                    return -signal.SIGINT
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self.processes[run] = process
+            return process.wait()
+
+    def stop(self) -> None:
+        """Interrupt every running run (SIGINT to its process group, as Ctrl-C would) and wait until all have ended."""
+        with self.starting:
+            self.stopping = True
+            for process in self.processes.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def run(self) -> None:
+        """Every run, `jobs` at once; StageError naming the first that failed (the others are stopped)."""
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        progress = Progress(self.runs, self.jobs)
+        pool = ThreadPoolExecutor(self.jobs)
+        futures: dict[Future, str] = {pool.submit(self.reproduce, run): run for run in self.runs}
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                status = {run: "Running" for run, process in list(self.processes.items()) if process.poll() is None}
+                ended = {futures[future]: future.result() for future in futures if future.done()}
+                status |= {run: "Success" if code == 0 else "Failed" for run, code in ended.items()}
+                progress.update(status)
+                if failed := [run for run, state in status.items() if state == "Failed"]:
+                    raise StageError(f"{failed[0]} failed: see {self.log(failed[0])}; the other runs were stopped")
+        except BaseException:  # a failed run, Ctrl-C, SIGTERM (SystemExit through run_stage)
+            print("stopping every run it started ...", flush=True)
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
+            progress.close()
+
+
 def regenerate(jobs: int) -> None:
     dvc("repro", "tokenize")
-    queue = Queue(Path.cwd())
-    runs = outdated_runs()
-    restored = [run for run in runs if queue.restore([f"train@{run}", f"evaluate@{run}"])]
-    to_train = longest_first([run for run in runs if run not in restored])
-    print(f"restored from DVC's run cache: {', '.join(restored) or 'none'}")
-    print(f"to train, {jobs} at once: {', '.join(to_train) or 'none'}", flush=True)
-    experiments = [Experiment(EXPERIMENT_PREFIX + run, targets=(f"evaluate@{run}",)) for run in to_train]
-    run_queued(queue, experiments, jobs)
-    dvc("repro")  # restores every run from the run cache, then aggregate, plot and report
-    # the per-run experiments (this time's and an interrupted time's) served only to fill the run cache
-    queue.remove(name for name in queue.saved() | set(queue.status()) if name.startswith(EXPERIMENT_PREFIX))
+    runs = longest_first(outdated_runs())
+    print(f"to train, {jobs} at once: {', '.join(runs) or 'none'}", flush=True)
+    if runs:
+        Runs(runs, jobs).run()
+    dvc("repro")  # aggregate, plot and report
 
 
 def main() -> None:

@@ -1,0 +1,39 @@
+"""tools/exp_queue.py, under `tools.ablations run`: experiments N at once on DVC's queue; Ctrl-C stops every
+process it started, and the same command resumes, restoring the finished runs from DVC's run cache."""
+
+import sys
+
+import pytest
+import yaml
+from conftest import GIT_COMMIT, TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
+
+STUDY = {
+    "archs": ["rnn"],
+    "experiments": {name: {"params": {"hidden": hidden}, "seeds": [0]} for name, hidden in (("h4", 4), ("h6", 6))},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = make_dvc_project(tmp_path_factory.mktemp("queue"), **TINY_MODEL | {"epochs": 1, "archs": ["rnn"]})
+    (root / "ablations.yaml").write_text(yaml.safe_dump(STUDY))
+    run_command(["git", "add", "ablations.yaml"], root)
+    run_command([*GIT_COMMIT, "-qm", "a tiny study"], root)
+    return root
+
+
+def test_an_interrupted_run_stops_everything_then_resumes_from_the_run_cache(project):
+    exit_status, log = interrupt_after_first_success(
+        [sys.executable, "-m", "tools.ablations", "run", "-j", "1"], project
+    )
+    assert exit_status == 130, log
+    assert "run the same command to resume" in log
+    assert processes_in(project) == []
+    assert "Queued" not in run_command(["dvc", "queue", "status"], project).stdout
+    finished = log.split("success: ")[1].split()[0]
+
+    output = run_command([sys.executable, "-m", "tools.ablations", "run", "-j", "2"], project).stdout
+    assert "every experiment ran" in output
+    assert set(run_command(["dvc", "exp", "list", "--name-only"], project).stdout.split()) == {"h4", "h6"}
+    assert "train@rnn-0' is cached - skipping run" in run_command(["dvc", "queue", "logs", finished], project).stdout
+    assert processes_in(project) == []
