@@ -7,13 +7,15 @@ command, one by the command interrupted after its first finished run and then ru
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
 
+from imdb_rnn.common import StageError
 from imdb_rnn.paths import RUNS_FILE
-from tools.regenerate import lock_without_timings, longest_first
+from tools.regenerate import AtOnce, lock_without_timings, longest_first
 
 PARAMS = TINY_MODEL | {"epochs": 1, "archs": ["rnn"], "seeds": [0, 1]}
 
@@ -77,3 +79,23 @@ def test_runs_are_queued_longest_first_by_their_last_training_minutes_unknown_on
     RUNS_FILE.parent.mkdir(parents=True)
     RUNS_FILE.write_text("arch,seed,train_minutes\nrnn,0,1.7\ngru,0,6.1\nlstm,0,3.2\n")
     assert longest_first(runs) == ["rnn-1", "gru-0", "lstm-0", "rnn-0"]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_failed_command_stops_the_others_and_names_its_log(tmp_path):
+    marker = tmp_path / "slow-ended"
+    slow = f"import time, pathlib\ntry:\n    time.sleep(60)\nfinally:\n    pathlib.Path({str(marker)!r}).touch()"
+    commands = {
+        "slow": python(slow),
+        "fails": python("import time; time.sleep(1); print('what went wrong'); raise SystemExit(3)"),
+    }
+    commands["never"] = python("raise SystemExit(0)")  # waits behind the two: never started
+    started = time.monotonic()
+    with pytest.raises(StageError, match="fails failed: see .*fails.log; the others were stopped"):
+        AtOnce(commands, jobs=2, log_dir=tmp_path / "logs").run()
+    assert time.monotonic() - started < 30 and marker.exists()  # slow was interrupted, and ended through `finally`
+    assert (tmp_path / "logs/fails.log").read_text() == "what went wrong\n"
+    assert not (tmp_path / "logs/never.log").exists()

@@ -92,37 +92,38 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) // int(yaml.safe_load(PARAMS_FILE.read_text())["threads"]))
 
 
-class Runs:
-    """`dvc repro` of each run's two stages, `jobs` at once, each in its own process group (so that an
-    interruption reaches its stage's command through DVC), its output in LOG_DIR/<run>.log."""
+class AtOnce:
+    """Commands, `jobs` at once, each in its own process group (so that an interruption reaches the stage a
+    `dvc repro` runs), each one's output in log_dir/<name>.log."""
 
-    def __init__(self, runs: list[str], jobs: int) -> None:
-        self.runs, self.jobs = runs, jobs
+    def __init__(self, commands: dict[str, list[str]], jobs: int, log_dir: Path = LOG_DIR) -> None:
+        self.commands, self.jobs, self.log_dir = commands, jobs, log_dir
         self.processes: dict[str, subprocess.Popen] = {}
         self.stopping = False
-        self.starting = threading.Lock()  # no run starts while `stop` signals the running ones
+        self.starting = threading.Lock()  # no command starts while `stop` signals the running ones
 
-    def log(self, run: str) -> Path:
-        return LOG_DIR / f"{run}.log"
+    def log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
 
-    def reproduce(self, run: str) -> int:
-        """`dvc repro --single-item train@<run> evaluate@<run>`; its exit status.
-
-        --single-item: the data stages upstream are up to date (regenerate ran them), and DVC's check of
-        them would ask for the data's write lock, which the other runs' trainings hold for reading.
-        """
-        stages = [f"train@{run}", f"evaluate@{run}"]
-        command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *stages]
-        with self.log(run).open("w") as log:
+    def start_and_wait(self, name: str) -> int | None:
+        """Run command `name`; its exit status, or None if it was not started (a command failed, or `stop`)."""
+        with self.starting:
+            if self.stopping:
+                return None
+            log = self.log(name).open("w")
+            process = subprocess.Popen(
+                self.commands[name], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            self.processes[name] = process
+        with log:
+            status = process.wait()
+        if status != 0:
             with self.starting:
-                if self.stopping:
-                    return -signal.SIGINT
-                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                self.processes[run] = process
-            return process.wait()
+                self.stopping = True  # start nothing more: `run` stops the others
+        return status
 
     def stop(self) -> None:
-        """Interrupt every running run (SIGINT to its process group, as Ctrl-C would) and wait until all have ended."""
+        """Interrupt every running command (SIGINT to its process group, as Ctrl-C would) and wait until all have ended."""
         with self.starting:
             self.stopping = True
             for process in self.processes.values():
@@ -137,22 +138,25 @@ class Runs:
                 process.wait()
 
     def run(self) -> None:
-        """Every run, `jobs` at once; StageError naming the first that failed (the others are stopped)."""
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        progress = Progress(self.runs, self.jobs)
+        """Every command, in order, `jobs` at once; StageError naming the first that failed (the others are stopped)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        names = list(self.commands)
+        progress = Progress(names, self.jobs)
         pool = ThreadPoolExecutor(self.jobs)
-        futures: dict[Future, str] = {pool.submit(self.reproduce, run): run for run in self.runs}
+        futures: dict[Future, str] = {pool.submit(self.start_and_wait, name): name for name in names}
         try:
             pending = set(futures)
             while pending:
                 _, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                status = {run: "Running" for run, process in list(self.processes.items()) if process.poll() is None}
+                status = {name: "Running" for name, process in list(self.processes.items()) if process.poll() is None}
                 ended = {futures[future]: future.result() for future in futures if future.done()}
-                status |= {run: "Success" if code == 0 else "Failed" for run, code in ended.items()}
+                status |= {
+                    name: "Success" if code == 0 else "Failed" for name, code in ended.items() if code is not None
+                }
                 progress.update(status)
-                if failed := [run for run, state in status.items() if state == "Failed"]:
-                    raise StageError(f"{failed[0]} failed: see {self.log(failed[0])}; the other runs were stopped")
-        except BaseException:  # a failed run, Ctrl-C, SIGTERM (SystemExit through run_stage)
+                if failed := [name for name in names if status.get(name) == "Failed"]:
+                    raise StageError(f"{failed[0]} failed: see {self.log(failed[0])}; the others were stopped")
+        except BaseException:  # a failed command, Ctrl-C, SIGTERM (SystemExit through run_stage)
             print("stopping every run it started ...", flush=True)
             self.stop()
             raise
@@ -161,12 +165,22 @@ class Runs:
             progress.close()
 
 
+def reproduce_run(run: str) -> list[str]:
+    """The command that trains and evaluates `run` in the workspace.
+
+    --single-item: the data stages upstream are up to date (regenerate ran them), and DVC's check of
+    them would ask for the data's write lock, which the other runs' trainings hold for reading.
+    """
+    stages = [f"train@{run}", f"evaluate@{run}"]
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *stages]
+
+
 def regenerate(jobs: int) -> None:
     dvc("repro", "tokenize")
     runs = longest_first(outdated_runs())
     print(f"to train, {jobs} at once: {', '.join(runs) or 'none'}", flush=True)
     if runs:
-        Runs(runs, jobs).run()
+        AtOnce({run: reproduce_run(run) for run in runs}, jobs).run()
     dvc("repro")  # aggregate, plot and report
 
 
