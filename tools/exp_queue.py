@@ -129,8 +129,10 @@ def run_queued(queue: Queue, experiments: list[Experiment], jobs: int) -> None:
                 time.sleep(POLL_SECONDS)
                 status = queue.status()
                 progress.update(status)
-                if time.monotonic() - started > WORKER_GRACE_SECONDS and len(queue.workers()) < jobs:
-                    if "Queued" in status.values():  # a worker died (DVC's own errors end one now and then)
+                if time.monotonic() - started > WORKER_GRACE_SECONDS and not queue.workers():
+                    # every worker ended with experiments still queued (DVC ends one now and then). Only then: DVC
+                    # tells a busy worker from a dead one by a ping it may not answer, and would start its twin.
+                    if "Queued" in status.values():
                         queue.start(jobs)
                         started = time.monotonic()
                 if failed := [name for name in names if status.get(name) == "Failed"]:
