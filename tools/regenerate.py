@@ -110,13 +110,12 @@ class AtOnce:
         with self.starting:
             if self.stopping:
                 return None
-            log = self.log(name).open("w")
-            process = subprocess.Popen(
-                self.commands[name], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            with self.log(name).open("w") as log:  # the child writes to its own copy of the file
+                process = subprocess.Popen(
+                    self.commands[name], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             self.processes[name] = process
-        with log:
-            status = process.wait()
+        status = process.wait()
         if status != 0:
             with self.starting:
                 self.stopping = True  # start nothing more: `run` stops the others
