@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from filelock import FileLock
 
 from imdb_rnn import environment
 
@@ -133,6 +134,32 @@ GIT_COMMIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"
 @pytest.fixture
 def dvc_project(tmp_path) -> Path:
     return make_dvc_project(tmp_path)
+
+
+REPRODUCED = {"epochs": 1, "archs": ["rnn", "lstm_manual"]}  # with TINY_MODEL: one seed of the report's central pair
+REPRODUCED_RUNS = ["rnn-0", "lstm_manual-0"]
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory, worker_id) -> Path:
+    """The root of a tiny project after one whole `dvc repro`, left uncommitted (its one commit is the project
+    before it); built once for both test workers. Tests change a copy of it (copy_project), never it."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # under pytest-xdist: the session's folder, which the workers' own folders share
+        shared = shared.parent
+    shared /= "reproduced"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that failed in the other worker
+            run_command(["dvc", "repro", "-q"], make_dvc_project(shared, **TINY_MODEL | REPRODUCED))
+            (shared / "built").touch()
+    return shared / "project"
+
+
+def copy_project(source: Path, target: Path) -> Path:
+    """A copy of a git + DVC project (its workspace, git history and DVC cache), less DVC's locks and state."""
+    shutil.copytree(source, target, symlinks=True, ignore=lambda folder, _: ["tmp"] if folder.endswith(".dvc") else [])
+    return target
 
 
 TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8, "seeds": [0]}

@@ -7,9 +7,9 @@ module must say what it reruns.
 import fnmatch
 
 import pytest
-from conftest import PROJECT, TINY_MODEL, make_dvc_project, run_command
+from conftest import PROJECT, REPRODUCED, copy_project
 
-RUNS = {"archs": ["rnn", "lstm_manual"], "seeds": [0]}
+ARCHS = ["rnn", "lstm_manual"]  # the project's, which the table below names
 TRAINING = ["train@*", "evaluate@*"]
 SUMMARIES = ["aggregate", "plot", "report"]
 EVERY_STAGE = ["download", "tokenize", *TRAINING, *SUMMARIES]
@@ -64,12 +64,12 @@ def project_modules() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """A tiny project whose whole pipeline ran once and is committed; returns its root and its DVC repo."""
+def pipeline(reproduced, tmp_path_factory):
+    """A copy of a tiny project whose whole pipeline ran once; returns its root and its DVC repo."""
     from dvc.repo import Repo
 
-    root = make_dvc_project(tmp_path_factory.mktemp("cache"), **{**TINY_MODEL, **RUNS, "epochs": 1})
-    run_command(["dvc", "repro", "-q"], root)
+    assert REPRODUCED["archs"] == ARCHS
+    root = copy_project(reproduced, tmp_path_factory.mktemp("cache") / "project")
     with Repo(str(root)) as repo:
         assert repo.status() == {}
         yield root, repo

@@ -1,10 +1,17 @@
 """End to end: `dvc repro` in a git + DVC copy of the project, on a tiny generated archive."""
 
 import json
-import statistics
 
 import pytest
-from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command, write_study
+from conftest import (
+    GIT_COMMIT,
+    REPRODUCED,
+    REPRODUCED_RUNS,
+    copy_project,
+    make_dvc_project,
+    run_command,
+    write_study,
+)
 from test_architectures import TWO_LAYER_GRU
 
 from imdb_rnn import architectures, paths
@@ -18,21 +25,16 @@ def test_dvc_repro_runs_the_data_stages(dvc_project):
     assert "up to date" in status.stdout
 
 
-def test_dvc_repro_runs_the_whole_pipeline_and_then_nothing(tmp_path):
-    archs = ["lstm", "lstm_manual"]  # the report's central pair; every arch runs the stages in test_bench.py
-    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1, "seeds": [0, 1], "archs": archs})
-    run_command(["dvc", "repro"], root)
-    for arch in archs:
-        for seed in (0, 1):
-            assert (root / f"models/{arch}-{seed}.pt").exists()
+def test_dvc_repro_runs_the_whole_pipeline_and_then_nothing(reproduced, tmp_path):
+    root = copy_project(reproduced, tmp_path / "project")  # every arch runs the stages in test_bench.py
+    for run in REPRODUCED_RUNS:
+        assert (root / f"models/{run}.pt").exists()
     shown = json.loads(run_command(["dvc", "metrics", "show", "--json"], root).stdout)
     summary = next(iter(shown.values()))["data"][paths.SUMMARY_FILE.as_posix()]["data"]
-    for arch in archs:
-        runs = [json.loads((root / f"metrics/test/{arch}-{seed}.json").read_text()) for seed in (0, 1)]
-        assert summary[arch]["n"] == 2
-        assert summary[arch]["test_acc"]["mean"] == pytest.approx(
-            statistics.mean(run["test_acc"] for run in runs), abs=1e-6
-        )
+    for run in REPRODUCED_RUNS:
+        arch = run.rsplit("-", 1)[0]
+        test_acc = json.loads((root / f"metrics/test/{run}.json").read_text())["test_acc"]
+        assert summary[arch]["n"] == 1 and summary[arch]["test_acc"]["mean"] == pytest.approx(test_acc, abs=1e-6)
     assert (root / "reports/results.md").read_text().startswith("# Results")
     again = run_command(["dvc", "repro"], root)
     assert "Running stage" not in again.stdout
@@ -66,14 +68,14 @@ def test_dvc_plots_diff_draws_both_revisions_side_by_side(tmp_path):
         assert sorted(rev for entry in shown[image] for rev in entry["revisions"]) == ["HEAD", "workspace"]
 
 
-def test_a_new_architecture_file_trains_and_benchmarks_and_reruns_no_other_run(tmp_path):
+def test_a_new_architecture_file_trains_and_benchmarks_and_reruns_no_other_run(reproduced, tmp_path):
     """README's "Adding an architecture", in a copy of the project: one new file, and only its runs are new."""
-    root = make_dvc_project(tmp_path, **TINY_MODEL | {"epochs": 1, "archs": ["rnn"]})
-    run_command(["dvc", "repro"], root)
+    root = copy_project(reproduced, tmp_path / "project")
     (root / "imdb_rnn" / "architectures" / "gru2.py").write_text(TWO_LAYER_GRU)
     run_command(["git", "add", "-A"], root)
     run_command([*GIT_COMMIT, "-qm", "a baseline and a throwaway architecture"], root)
-    ran = run_command(["dvc", "exp", "run", "-S", "archs=[rnn,gru2]"], root).stdout
+    archs = ",".join([*REPRODUCED["archs"], "gru2"])
+    ran = run_command(["dvc", "exp", "run", "-S", f"archs=[{archs}]"], root).stdout
     assert {line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")} == {
         "train@gru2-0",
         "evaluate@gru2-0",

@@ -11,13 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
+from conftest import REPRODUCED_RUNS, interrupt_after_first_success, processes_in, run_command
 
 from imdb_rnn.common import StageError
 from imdb_rnn.paths import RUNS_FILE
 from tools.regenerate import AtOnce, lock_without_timings, longest_first
-
-PARAMS = TINY_MODEL | {"epochs": 1, "archs": ["rnn"], "seeds": [0, 1]}
 
 
 def regenerate(root: Path, *options: str) -> subprocess.CompletedProcess:
@@ -25,24 +23,21 @@ def regenerate(root: Path, *options: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory) -> dict[str, Path]:
-    """The project reproduced by plain `dvc repro`, and a fresh copy of it for each way of running the command."""
+def projects(reproduced, tmp_path_factory) -> dict[str, Path]:
+    """The project reproduced by plain `dvc repro`, and a fresh clone of it (before) for each way of running the command."""
     base = tmp_path_factory.mktemp("regenerate")
-    plain = make_dvc_project(base / "plain", **PARAMS)
-    copies = {}
     for name in ("command", "interrupted"):
-        copies[name] = base / name
-        run_command(["git", "clone", "-q", str(plain), str(copies[name])], base)
-    run_command(["dvc", "repro"], plain)
-    return {"plain": plain, **copies}
+        run_command(["git", "clone", "-q", str(reproduced), str(base / name)], base)
+    return {"plain": reproduced, "command": base / "command", "interrupted": base / "interrupted"}
 
 
 def test_the_command_leaves_what_dvc_repro_leaves(projects):
     output = regenerate(projects["command"]).stdout
-    assert "to train, 2 at once: rnn-0, rnn-1" in output
+    assert set(output.split("to train, 2 at once: ")[1].splitlines()[0].split(", ")) == set(REPRODUCED_RUNS)
     root = projects["command"]
     assert lock_without_timings(root / "dvc.lock") == lock_without_timings(projects["plain"] / "dvc.lock")
-    for output_file in ("models/rnn-0.pt", "models/rnn-1.pt", "metrics/summary.json", "metrics/correct.npz"):
+    models = [f"models/{run}.pt" for run in REPRODUCED_RUNS]
+    for output_file in (*models, "metrics/summary.json", "metrics/correct.npz"):
         assert (root / output_file).read_bytes() == (projects["plain"] / output_file).read_bytes(), output_file
     assert "up to date" in run_command(["dvc", "status"], root).stdout
     assert processes_in(root) == []
@@ -55,7 +50,7 @@ def test_an_interrupted_command_stops_everything_then_resumes(projects):
     assert "run the same command to resume" in log
     assert processes_in(root) == []
     finished = log.split("success: ")[1].split()[0]
-    interrupted = ({"rnn-0", "rnn-1"} - {finished}).pop()
+    interrupted = (set(REPRODUCED_RUNS) - {finished}).pop()
     assert (root / f"models/{finished}.pt").exists()
     status = run_command(["dvc", "status"], root).stdout  # a stage's outputs are written whole (common.py)
     assert f"evaluate@{interrupted}" in status and f"evaluate@{finished}" not in status
