@@ -29,6 +29,25 @@ for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 os.environ.update(environment.PORTABLE_NUMERICS)
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+# The files that take longest, longest first (`pytest --durations`, 2-core build machine). pytest-xdist hands the
+# files to its workers in collection order: the long ones first, so that the two workers finish together.
+LONGEST_FILES = [
+    "test_experiments.py",
+    "test_grid.py",
+    "test_regenerate.py",
+    "test_bench.py",
+    "test_exp_queue.py",
+    "test_pipeline.py",
+    "test_grid_slurm.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
+
+
 POSITIVE = ["great", "wonderful", "moving", "superb", "loved", "brilliant"]
 NEGATIVE = ["awful", "boring", "dull", "worst", "hated", "terrible"]
 FILLER = ["the", "film", "plot", "actor", "scene", "story", "movie", "it", "was", "and", "a", "of"]
