@@ -15,7 +15,7 @@ from conftest import REPRODUCED_RUNS, interrupt_after_first_success, processes_i
 
 from imdb_rnn.common import StageError
 from imdb_rnn.paths import RUNS_FILE
-from tools.regenerate import AtOnce, lock_without_timings, longest_first
+from tools.regenerate import AtOnce, descendants, interrupt, lock_without_timings, longest_first
 
 
 def regenerate(root: Path, *options: str) -> subprocess.CompletedProcess:
@@ -80,17 +80,41 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def like_dvc(stage: str, markers: Path) -> list[str]:
+    """A command shaped like `dvc repro`: it runs `stage` (python code) in a child, writes markers/stage-status with
+    the child's exit status, and marks markers/dvc-interrupted if a SIGINT reaches it."""
+    code = f"""
+import pathlib, signal, subprocess, sys
+markers = pathlib.Path({str(markers)!r})
+signal.signal(signal.SIGINT, lambda *_: (markers / "dvc-interrupted").touch())
+status = subprocess.run([sys.executable, "-c", {stage!r}]).returncode
+(markers / "stage-status").write_text(str(status))
+"""
+    return python(code)
+
+
+def test_an_interruption_reaches_the_stage_never_dvc_itself(tmp_path):
+    """DVC ignores SIGINT while its stage runs, not in its own bookkeeping, where one can cut its lock file short."""
+    command = subprocess.Popen(like_dvc("import time; time.sleep(60)", tmp_path))
+    while not descendants(command.pid):
+        time.sleep(0.05)
+    started = time.monotonic()
+    interrupt([command])
+    assert time.monotonic() - started < 30 and command.returncode == 0
+    assert (tmp_path / "stage-status").read_text() != "0" and not (tmp_path / "dvc-interrupted").exists()
+
+
 def test_a_failed_command_stops_the_others_and_names_its_log(tmp_path):
-    marker = tmp_path / "slow-ended"
-    slow = f"import time, pathlib\ntry:\n    time.sleep(60)\nfinally:\n    pathlib.Path({str(marker)!r}).touch()"
+    stage = f"import time, pathlib\ntry:\n    time.sleep(60)\nfinally:\n    pathlib.Path({str(tmp_path)!r}, 'ended').touch()"
     commands = {
-        "slow": python(slow),
+        "slow": like_dvc(stage, tmp_path),
         "fails": python("import time; time.sleep(1); print('what went wrong'); raise SystemExit(3)"),
     }
     commands["never"] = python("raise SystemExit(0)")  # waits behind the two: never started
     started = time.monotonic()
     with pytest.raises(StageError, match="fails failed: see .*fails.log; the others were stopped"):
         AtOnce(commands, jobs=2, log_dir=tmp_path / "logs").run()
-    assert time.monotonic() - started < 30 and marker.exists()  # slow was interrupted, and ended through `finally`
+    assert time.monotonic() - started < 30 and (tmp_path / "ended").exists()  # slow's stage ended through `finally`
+    assert not (tmp_path / "dvc-interrupted").exists()
     assert (tmp_path / "logs/fails.log").read_text() == "what went wrong\n"
     assert not (tmp_path / "logs/never.log").exists()

@@ -26,6 +26,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+import psutil
 import yaml
 
 from imdb_rnn import aggregated
@@ -40,17 +41,55 @@ STOP_SECONDS = 60.0  # how long an interrupted run may take to end
 TIMED_OUTPUTS = ("metrics/train", "metrics/runs.csv", "reports/results.md")
 
 
+def interrupt(commands: list[subprocess.Popen], seconds: float = STOP_SECONDS) -> None:
+    """Stop DVC commands as Ctrl-C would, but without interrupting DVC itself, and wait until they have ended.
+
+    SIGINT goes to each command's descendants: the stage ends, and DVC, which ignores SIGINT while a stage
+    runs, fails it and releases its locks. A SIGINT that reached DVC in its own bookkeeping could cut short
+    the lock file it was writing (.dvc/tmp/rwlock, seen in a test), and every later DVC command would fail.
+    A DVC between two stages gets nothing and starts the next, which is interrupted in its turn. After
+    `seconds`, SIGKILL to whatever is left.
+    """
+    interrupted: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while running := [command for command in commands if command.poll() is None]:
+        overdue = time.monotonic() >= deadline
+        for command in running:
+            for process in descendants(command.pid):
+                if overdue or process.pid not in interrupted:
+                    interrupted.add(process.pid)
+                    signal_process(process, signal.SIGKILL if overdue else signal.SIGINT)
+            if overdue:
+                command.kill()
+        time.sleep(0.1)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:  # it has just ended
+        return []
+
+
+def signal_process(process: psutil.Process, signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except psutil.NoSuchProcess:  # it has just ended
+        pass
+
+
 def dvc(*args: str, capture: bool = False) -> str:
-    """Run a DVC command in the project; StageError if it fails. Interrupted, this interrupts it and waits."""
+    """Run a DVC command in the project, in its own session (see AtOnce); StageError if it fails. Interrupted (Ctrl-C,
+    SIGTERM), this interrupts it (`interrupt`) and waits."""
     output = subprocess.PIPE if capture else None
-    with subprocess.Popen([sys.executable, "-m", "dvc", *args], stdout=output, stderr=output, text=True) as command:
+    command = [sys.executable, "-m", "dvc", *args]
+    with subprocess.Popen(command, stdout=output, stderr=output, text=True, start_new_session=True) as process:
         try:
-            stdout, stderr = command.communicate()
+            stdout, stderr = process.communicate()
         except BaseException:
-            command.send_signal(signal.SIGINT)
-            command.wait()
+            interrupt([process])
             raise
-    if command.returncode != 0:
+    if process.returncode != 0:
         detail = f": {(stderr or stdout).strip()}" if capture else " (its message is above)"
         raise StageError(f"`dvc {' '.join(args)}` failed{detail}")
     return stdout
@@ -93,8 +132,8 @@ def default_jobs() -> int:
 
 
 class AtOnce:
-    """Commands, `jobs` at once, each in its own process group (so that an interruption reaches the stage a
-    `dvc repro` runs), each one's output in log_dir/<name>.log."""
+    """Commands, `jobs` at once, each in its own session (a Ctrl-C in the terminal reaches only this process,
+    which stops them with `interrupt`), each one's output in log_dir/<name>.log."""
 
     def __init__(self, commands: dict[str, list[str]], jobs: int, log_dir: Path = LOG_DIR) -> None:
         self.commands, self.jobs, self.log_dir = commands, jobs, log_dir
@@ -122,19 +161,10 @@ class AtOnce:
         return status
 
     def stop(self) -> None:
-        """Interrupt every running command (SIGINT to its process group, as Ctrl-C would) and wait until all have ended."""
+        """Start nothing more, interrupt every running command (`interrupt`) and wait until all have ended."""
         with self.starting:
             self.stopping = True
-            for process in self.processes.values():
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        interrupt(list(self.processes.values()))
 
     def run(self) -> None:
         """Every command, in order, `jobs` at once; StageError naming the first that failed (the others are stopped)."""
