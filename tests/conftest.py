@@ -18,7 +18,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from imdb_rnn import environment
+from imdb_rnn import environment, paths
 
 # The tests run on two workers (pytest -n 2, pyproject.toml), each training tiny models and starting
 # DVC and Dask processes: one thread each, so that they never oversubscribe the CPU.
@@ -155,14 +155,16 @@ def dvc_project(tmp_path) -> Path:
     return make_dvc_project(tmp_path)
 
 
+TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8, "seeds": [0]}
+
 REPRODUCED = {"epochs": 1, "archs": ["rnn", "lstm_manual"]}  # with TINY_MODEL: one seed of the report's central pair
-REPRODUCED_RUNS = ["rnn-0", "lstm_manual-0"]
+REPRODUCED_RUNS = [paths.run_name(arch, seed) for arch in REPRODUCED["archs"] for seed in TINY_MODEL["seeds"]]
 
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory, worker_id) -> Path:
     """The root of a tiny project after one whole `dvc repro`, left uncommitted (its one commit is the project
-    before it); built once for both test workers. Tests change a copy of it (copy_project), never it."""
+    before it); built once for both test workers. Tests read it, and change only a copy of it (copy_project)."""
     shared = tmp_path_factory.getbasetemp()
     if worker_id != "master":  # under pytest-xdist: the session's folder, which the workers' own folders share
         shared = shared.parent
@@ -179,9 +181,6 @@ def copy_project(source: Path, target: Path) -> Path:
     """A copy of a git + DVC project (its workspace, git history and DVC cache), less DVC's locks and state."""
     shutil.copytree(source, target, symlinks=True, ignore=lambda folder, _: ["tmp"] if folder.endswith(".dvc") else [])
     return target
-
-
-TINY_MODEL = {"seq_len": 30, "vocab_size": 60, "embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8, "seeds": [0]}
 
 
 @pytest.fixture
@@ -231,8 +230,6 @@ def write_run(
     made_up_correct at test_acc and 0.01 below; given, they set both test accuracies.
     """
     import pandas as pd
-
-    from imdb_rnn import paths
 
     for split in ("train", "val"):
         steps = range(1, epochs + 1)
