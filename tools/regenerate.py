@@ -56,9 +56,11 @@ def interrupt(commands: list[subprocess.Popen], seconds: float = STOP_SECONDS) -
         overdue = time.monotonic() >= deadline
         for command in running:
             for process in descendants(command.pid):
-                if overdue or process.pid not in interrupted:
+                if overdue:
+                    signal_process(process, signal.SIGKILL)
+                elif process.pid not in interrupted:  # once: a second SIGINT could cut the stage's own cleanup short
                     interrupted.add(process.pid)
-                    signal_process(process, signal.SIGKILL if overdue else signal.SIGINT)
+                    signal_process(process, signal.SIGINT)
             if overdue:
                 command.kill()
         time.sleep(0.1)
