@@ -3,7 +3,7 @@
     python -m bench.speed                                   # every architecture, one epoch of 25,000 reviews
     python -m bench.speed --archs lstm lstm_manual --hidden 128 --batch-size 128
     python -m bench.speed --device cuda --json > speed.json
-    python -m bench.speed --portable-numerics              # under the study's portable numerics (its cost)
+    python -m bench.speed --no-portable-numerics           # each library's fastest code, not the study's numerics
 
 For every architecture it times, side by side in one run (bench/timing.py):
 
@@ -21,6 +21,9 @@ the repeats. Ratios (of the medians, with the range of the per-round ratios): ma
 the project's code, each hand-written layer against its twin (the goal: at most 1.0x on CPU, train
 and eval, and 3x on GPU), and reference / project time per architecture (the speedup over the
 report's loop).
+
+Sizes, lr, weight decay, threads and numerics default to params.yaml's, so that it times what the study
+trains: under `portable_numerics: true`, torch's nn.LSTM runs without oneDNN, as in the study's trainings.
 
 Data (bench/reviews.py): the tokenized training split (data/processed/train.safetensors; its reviews
 drawn in a seeded order, reused when --reviews asks for more) or, without it or with --synthetic,
@@ -126,16 +129,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
     parser.add_argument("--reviews", type=positive, default=25000, help="reviews per epoch (default: 25000)")
     parser.add_argument("--repeats", type=positive, default=3, help="timed epochs per arch and loop (default: 3)")
-    for option, name in (("--batch-size", "batch_size"), ("--hidden", "hidden"), ("--embed-dim", "embed_dim")):
+    for name in ("batch_size", "hidden", "embed_dim", "threads"):
         value = getattr(defaults, name)
+        option = "--" + name.replace("_", "-")
         parser.add_argument(option, type=positive, default=value, help=f"params.yaml's {name} (default: {value})")
     parser.set_defaults(lr=defaults.lr, weight_decay=defaults.weight_decay, vocab_size=vocab_size)
     parser.add_argument(
         "--seq-len", type=positive, default=200, help="padded length of synthetic reviews (default: 200)"
     )
-    parser.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's)")
     parser.add_argument(
-        "--portable-numerics", action="store_true", help="params.yaml's portable_numerics: true (default: off)"
+        "--portable-numerics",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.portable_numerics,
+        help="params.yaml's portable_numerics, as the study trains; --no-portable-numerics times each library's "
+        f"fastest code for this CPU (default: {defaults.portable_numerics})",
     )
     parser.add_argument("--synthetic", action="store_true", help="random reviews even if the real split exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -145,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    environment.configure(args.threads or torch.get_num_threads(), args.portable_numerics)
+    environment.configure(args.threads, args.portable_numerics)
     split, vocab_size, source = load_reviews(ROOT, args.reviews, SEED, args.synthetic, args.seq_len, args.vocab_size)
     setup = Setup(args.embed_dim, args.hidden, args.batch_size, args.lr, args.weight_decay, device, args.repeats)
     results = measure(list(dict.fromkeys(args.archs)), split, vocab_size, setup)

@@ -17,7 +17,9 @@ from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
 from imdb_rnn import architectures
 from imdb_rnn.common import StageError
 from imdb_rnn.data import load_split, load_vocab
-from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE
+from imdb_rnn.params import load_params
+from imdb_rnn.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE
+from stages import train
 
 TINY = ["--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30", "--hidden", "8", "--embed-dim", "8"]
 TINY += ["--batch-size", "16", "--device", "cpu", "--threads", "1"]
@@ -200,7 +202,7 @@ def test_synthetic_reviews_even_where_the_real_split_exists(tokenized):
 
 
 def test_json_report_on_tiny_synthetic_data(capsys):
-    speed.main([*TINY, "--archs", "lstm_manual", "lstm", "--json"])
+    speed.main([*TINY, "--archs", "lstm_manual", "lstm", "--json", "--no-portable-numerics"])  # torch is loaded
     report = json.loads(capsys.readouterr().out)
     assert {"cpu", "cores", "torch", "threads", "device", "python", "date"} <= report["machine"].keys()
     assert report["machine"]["device"] == "cpu" and report["machine"]["threads"] == 1
@@ -214,6 +216,20 @@ def test_json_report_on_tiny_synthetic_data(capsys):
         assert row["train_seconds"] > 0 and row["eval_tokens_per_s"] > 0
     assert [(row["manual"], row["torch"]) for row in report["manual_vs_torch"]] == [("lstm_manual", "lstm")]
     assert [row["arch"] for row in report["reference_vs_project"]] == ["lstm_manual", "lstm"]
+
+
+def test_sizes_threads_and_numerics_default_to_the_studys():
+    study = load_params(train.Params, PROJECT / PARAMS_FILE)
+    args = speed.parse_args([])
+    assert (args.hidden, args.batch_size, args.threads, args.portable_numerics, args.lr) == (
+        study.hidden,
+        study.batch_size,
+        study.threads,
+        study.portable_numerics,
+        study.lr,
+    )
+    assert not speed.parse_args(["--no-portable-numerics"]).portable_numerics
+    assert speed.parse_args(["--portable-numerics"]).portable_numerics
 
 
 def test_the_module_prints_tables(tmp_path):
