@@ -45,7 +45,8 @@ class LSTMFunction(RecurrenceFunction):
         # row of each (per_step reuses them), which stay in cache.
         steps = forward_block(B * 4 * H)
         gates = x.new_empty(step_rows(T, steps, for_backward), B, 4 * H)
-        c2, tanh_c = x.new_zeros(T + 1 if for_backward else 1, B, H), x.new_empty(T if for_backward else 1, B, H)
+        c2, tanh_c = x.new_empty(T + 1 if for_backward else 1, B, H), x.new_empty(T if for_backward else 1, B, H)
+        c2[0].zero_()
         pre, (i, f, g, o) = per_step(gates, T), (per_step(gate, T) for gate in gates.split(H, 2))
         h, h_prev, c_t, tanh_c_t = out.unbind(0), previous_states(out), per_step(c2, T + 1), per_step(tanh_c, T)
         for start, stop in forward_blocks(T, steps):
@@ -82,13 +83,10 @@ class LSTMFunction(RecurrenceFunction):
         T, B, H = out.shape
         i, f, g, o = gates.split(H, 2)
         # Columns of d: dc_t f_t (step t's part of dc_{t-1}), then di, df, dg, do, the gate gradients in
-        # torch's order. So one multiplication per step gives the first four. Row T is zero: nothing flows
-        # back from after the last step.
-        d = out.new_empty(T + 1, B, 5 * H)
-        d[T].zero_()
-        dgates = d[..., H:]
-        dgates_t, dc_carry = dgates.unbind(0), d[..., :H].unbind(0)
-        d_c_ifg, d_o = d[..., : 4 * H].unflatten(2, (4, H)).unbind(0), d[..., 4 * H :].unbind(0)
+        # torch's order. So one multiplication per step gives the first four. d holds one block of steps,
+        # reused for every block, so that it stays in cache: row k is step start + k, and row n, after a
+        # block's n steps, the step after the block (the block before's row 0), zero after the last step.
+        d = out.new_empty(BLOCK + 1, B, 5 * H)
         grad = grad_out.unbind(0)
         dh, dc = out.new_empty(B, H), out.new_empty(B, H)
         dc_col = dc.unsqueeze(1)
@@ -97,8 +95,15 @@ class LSTMFunction(RecurrenceFunction):
         dh_to_block, dc_to_block = out.new_empty(BLOCK, B, 2, H), out.new_empty(BLOCK, B, 4, H)
         grads = InputGrads(needs_input_grad, x, w_ih, out)
         for start, stop in blocks(T):
-            steps = slice(start, stop)
-            dh_to, dc_to = dh_to_block[: stop - start], dc_to_block[: stop - start]
+            steps, n = slice(start, stop), stop - start
+            if stop == T:
+                d[n].zero_()
+            else:
+                d[n].copy_(d[0])
+            dgates = d[: n + 1, :, H:]
+            dgates_t, dc_carry = dgates.unbind(0), d[: n + 1, :, :H].unbind(0)
+            d_c_ifg, d_o = d[:n, :, : 4 * H].unflatten(2, (4, H)).unbind(0), d[:n, :, 4 * H :].unbind(0)
+            dh_to, dc_to = dh_to_block[:n], dc_to_block[:n]
             tanh_grad(tanh_c[steps], dh_to[:, :, 0]).mul_(o[steps])  # o (1 - tanh^2 c_t)
             sigmoid_grad(o[steps], dh_to[:, :, 1]).mul_(tanh_c[steps])  # tanh(c_t) o(1-o)
             dc_to[:, :, 0].copy_(f[steps])
@@ -107,13 +112,12 @@ class LSTMFunction(RecurrenceFunction):
             tanh_grad(g[steps], dc_to[:, :, 3]).mul_(i[steps])  # i (1-g^2)
             dh_to_dc, dh_to_do = (factor.unbind(0) for factor in dh_to.unbind(2))
             dc_to = dc_to.unbind(0)
-            for t in reversed(range(start, stop)):
-                k = t - start
-                torch.addmm(grad[t], dgates_t[t + 1], w_hh, out=dh)
-                torch.addcmul(dc_carry[t + 1], dh, dh_to_dc[k], out=dc)
-                torch.mul(dc_col, dc_to[k], out=d_c_ifg[t])
-                torch.mul(dh, dh_to_do[k], out=d_o[t])
-            grads.add(start, stop, dgates[steps])
+            for k in reversed(range(n)):
+                torch.addmm(grad[start + k], dgates_t[k + 1], w_hh, out=dh)
+                torch.addcmul(dc_carry[k + 1], dh, dh_to_dc[k], out=dc)
+                torch.mul(dc_col, dc_to[k], out=d_c_ifg[k])
+                torch.mul(dh, dh_to_do[k], out=d_o[k])
+            grads.add(start, stop, dgates[:n])
         return grads.result()
 
 
