@@ -202,7 +202,8 @@ def test_synthetic_reviews_even_where_the_real_split_exists(tokenized):
 
 
 def test_json_report_on_tiny_synthetic_data(capsys):
-    speed.main([*TINY, "--archs", "lstm_manual", "lstm", "--json", "--no-portable-numerics"])  # torch is loaded
+    # In this process torch has computed already, so portable numerics could not take effect: off.
+    speed.main([*TINY, "--archs", "lstm_manual", "lstm", "--json", "--no-portable-numerics"])
     report = json.loads(capsys.readouterr().out)
     assert {"cpu", "cores", "torch", "threads", "device", "python", "date"} <= report["machine"].keys()
     assert report["machine"]["device"] == "cpu" and report["machine"]["threads"] == 1
