@@ -114,7 +114,7 @@ def positive(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The options; sizes, lr and weight_decay default to params.yaml's, read when the benchmark starts."""
+    """The options; sizes, lr, weight_decay, threads and numerics default to params.yaml's, read when it starts."""
     path = ROOT / PARAMS_FILE
     defaults, vocab_size = load_params(train.Params, path), load_params(tokenize.Params, path).vocab_size
     parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.splitlines()[0])

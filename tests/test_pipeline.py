@@ -6,7 +6,7 @@ import pytest
 from conftest import (
     GIT_COMMIT,
     REPRODUCED,
-    REPRODUCED_RUNS,
+    TINY_MODEL,
     copy_project,
     make_dvc_project,
     run_command,
@@ -27,13 +27,12 @@ def test_dvc_repro_runs_the_data_stages(dvc_project):
 
 def test_dvc_repro_runs_the_whole_pipeline_and_then_nothing(reproduced, tmp_path):
     root = copy_project(reproduced, tmp_path / "project")  # every arch runs the stages in test_bench.py
-    for run in REPRODUCED_RUNS:
-        assert (root / f"models/{run}.pt").exists()
     shown = json.loads(run_command(["dvc", "metrics", "show", "--json"], root).stdout)
     summary = next(iter(shown.values()))["data"][paths.SUMMARY_FILE.as_posix()]["data"]
-    for run in REPRODUCED_RUNS:
-        arch = run.rsplit("-", 1)[0]
-        test_acc = json.loads((root / f"metrics/test/{run}.json").read_text())["test_acc"]
+    (seed,) = TINY_MODEL["seeds"]
+    for arch in REPRODUCED["archs"]:
+        assert (root / paths.model_file(arch, seed)).exists()
+        test_acc = json.loads((root / paths.test_metrics_file(arch, seed)).read_text())["test_acc"]
         assert summary[arch]["n"] == 1 and summary[arch]["test_acc"]["mean"] == pytest.approx(test_acc, abs=1e-6)
     assert (root / "reports/results.md").read_text().startswith("# Results")
     again = run_command(["dvc", "repro"], root)
