@@ -1,4 +1,4 @@
-"""How often the 95% intervals of imdb_rnn/stats.py contain the truth, over simulated studies of known answer.
+"""How often the 95% intervals of imdb_rnn/analysis/stats.py contain the truth, over simulated studies of known answer.
 
     python -m bench.coverage                          # 2,000 studies of 5 seeds x 25,000 reviews
     python -m bench.coverage --studies 300 --reviews 2000 --seeds 3
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from imdb_rnn import stats
+from imdb_rnn.analysis import stats
 
 ESTIMANDS = ("accuracy of A", "B − A, paired by seed", "B − A, independent seeds")
 

@@ -35,10 +35,8 @@ import yaml
 from safetensors.torch import save_file
 
 from bench.speed import ROOT, machine
-from imdb_rnn.checkpoint import load_checkpoint
-from imdb_rnn.common import StageError, atomic_output, run_stage
-from imdb_rnn.data import SPLITS, load_split
-from imdb_rnn.paths import (
+from imdb_rnn.core.common import StageError, atomic_output, run_stage
+from imdb_rnn.core.paths import (
     PARAMS_FILE,
     PROCESSED_DIR,
     STATS_FILE,
@@ -48,6 +46,8 @@ from imdb_rnn.paths import (
     test_metrics_file,
     train_summary_file,
 )
+from imdb_rnn.training.checkpoint import load_checkpoint
+from imdb_rnn.training.data import SPLITS, load_split
 
 DETERMINISTIC_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 SPEED_ON_GPU = ["--device", "cuda", "--reviews", "3200", "--repeats", "3"]

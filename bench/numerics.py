@@ -8,7 +8,7 @@ trains every architecture from seed 0 for --batches batches of 64 reviews of the
 (random reviews without it), then scores 2,048 others, on one core (taskset) when it can. It prints, per
 setting and architecture, a digest of the trained weights and the scores (equal digests: bit-identical runs)
 and the process CPU seconds of the training and of the scoring, then a table of the digests, one letter per
-distinct result of each architecture. `portable` is imdb_rnn/environment.py's setting; the others take one
+distinct result of each architecture. `portable` is imdb_rnn/training/environment.py's setting; the others take one
 lever of it (or the CPU's own choice back) at a time.
 """
 
@@ -43,7 +43,7 @@ REVIEWS_SCORED = 2048
 
 def worker(archs: list[str], batches: int, threads: int, portable: bool) -> None:
     """Train and score each architecture; print one JSON line per architecture."""
-    from imdb_rnn import environment
+    from imdb_rnn.training import environment
 
     environment.configure(threads, portable)  # before torch computes anything
 
@@ -51,9 +51,9 @@ def worker(archs: list[str], batches: int, threads: int, portable: bool) -> None
     import torch.nn.functional as F
 
     from bench.reviews import load_reviews
-    from imdb_rnn.classifier import ModelConfig, SentimentClassifier
-    from imdb_rnn.data import batches as make_batches
-    from imdb_rnn.loops import predict, train_epoch
+    from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
+    from imdb_rnn.training.data import batches as make_batches
+    from imdb_rnn.training.loops import predict, train_epoch
 
     reviews, vocab_size, source = load_reviews(Path.cwd(), batches * 64 + REVIEWS_SCORED, 0, False, 200, 20000)
     train_part = {key: value[: batches * 64] for key, value in reviews.items()}

@@ -85,9 +85,9 @@ cd "$clone"
 python - <<'EOF2'
 import numpy as np
 import yaml
-from imdb_rnn.aggregated import read_correct
-from imdb_rnn.epochs import EPOCHS
-from imdb_rnn.paths import predictions_file
+from imdb_rnn.analysis.aggregated import read_correct
+from imdb_rnn.core.epochs import EPOCHS
+from imdb_rnn.core.paths import predictions_file
 
 committed = read_correct(open("committed.npz", "rb").read(), "the committed metrics/correct.npz")
 for arch in yaml.safe_load(open("params.yaml"))["archs"]:

@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from imdb_rnn.data import PAD_ID, load_split, load_vocab
-from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn.core.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn.training.data import PAD_ID, load_split, load_vocab
 
 MEDIAN_LENGTH, LENGTH_SIGMA, MIN_LENGTH = 174, 0.75, 10  # IMDB: median 174 tokens, mean about 230
 

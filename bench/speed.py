@@ -7,9 +7,9 @@
 
 For every architecture it times, side by side in one run (bench/timing.py):
 
-- project: the project's own code, `imdb_rnn.loops.train_epoch` on `imdb_rnn.data.batches` (reviews of
+- project: the project's own code, `imdb_rnn.training.loops.train_epoch` on `imdb_rnn.training.data.batches` (reviews of
   similar length, each batch cut to its longest review) with a masked_mean `SentimentClassifier`,
-  Adam (params.yaml's lr and weight_decay) and cross-entropy; evaluation is `imdb_rnn.loops.predict`
+  Adam (params.yaml's lr and weight_decay) and cross-entropy; evaluation is `imdb_rnn.training.loops.predict`
   (inference mode) on batches of EVAL_BATCH_SIZE, as stages/train.py does.
 - reference: a plain loop like the report's (bench/reference.py): batches in random order at the full
   padded length, the report's model, the same optimizer and loss, evaluation under torch.no_grad in
@@ -42,11 +42,12 @@ import torch
 
 from bench.reviews import load_reviews
 from bench.timing import SEED, Setup, measure, ratios
-from imdb_rnn import architectures, environment
-from imdb_rnn.common import run_stage
-from imdb_rnn.loops import EVAL_BATCH_SIZE, resolve_device
-from imdb_rnn.params import load_params
-from imdb_rnn.paths import PARAMS_FILE
+from imdb_rnn import architectures
+from imdb_rnn.core.common import run_stage
+from imdb_rnn.core.params import load_params
+from imdb_rnn.core.paths import PARAMS_FILE
+from imdb_rnn.training import environment
+from imdb_rnn.training.loops import EVAL_BATCH_SIZE, resolve_device
 from stages import tokenize, train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,9 +22,9 @@ from torch import Tensor
 
 from bench.reference import ReferenceClassifier, reference_accuracy, reference_train_epoch
 from imdb_rnn import architectures
-from imdb_rnn.classifier import ModelConfig, SentimentClassifier
-from imdb_rnn.data import batches
-from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, train_epoch
+from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
+from imdb_rnn.training.data import batches
+from imdb_rnn.training.loops import EVAL_BATCH_SIZE, predict, train_epoch
 
 SEED = 0
 GOALS = {"cpu": 1.0, "cuda": 3.0}  # the most a manual layer's epoch may take, in times its torch twin's (issue 20)
@@ -49,8 +49,8 @@ Loops = tuple[Callable[[], object], Callable[[], object]]  # (one training epoch
 def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
     """A fresh project model (masked_mean pooling, Adam, cross-entropy), warmed up; its training and evaluation.
 
-    Training is `imdb_rnn.loops.train_epoch` on `imdb_rnn.data.batches` (reviews of similar length, each
-    batch cut to its longest review); evaluation is `imdb_rnn.loops.predict` on batches of
+    Training is `imdb_rnn.training.loops.train_epoch` on `imdb_rnn.training.data.batches` (reviews of similar length, each
+    batch cut to its longest review); evaluation is `imdb_rnn.training.loops.predict` on batches of
     EVAL_BATCH_SIZE, as stages/train.py does.
     """
     torch.manual_seed(SEED)
@@ -68,7 +68,7 @@ def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: S
         return predict(model, eval_batches, setup.device)
 
     # On a GPU a whole epoch and pass: the hand-written layers capture one CUDA graph per batch shape at
-    # its first use (imdb_rnn/bptt.py), which one batch would leave to the timed rounds.
+    # its first use (imdb_rnn/training/bptt.py), which one batch would leave to the timed rounds.
     whole = setup.device.type == "cuda"
     warm_up = split if whole else {key: tensor[: setup.batch_size] for key, tensor in split.items()}
     train_epoch(model, batches(warm_up, setup.batch_size, trim=True), F.cross_entropy, optimizer, setup.device, arch)

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from imdb_rnn import runs, stats
-from imdb_rnn.aggregated import DIFF, RUNS, VERSUS, Correct, headline, pack_correct, review_count
-from imdb_rnn.common import atomic_output, run_stage
-from imdb_rnn.epochs import EPOCHS
-from imdb_rnn.params import StageParams, load_params, seed_list, unique
-from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
+from imdb_rnn.analysis import runs, stats
+from imdb_rnn.analysis.aggregated import DIFF, RUNS, VERSUS, Correct, headline, pack_correct, review_count
+from imdb_rnn.core.common import atomic_output, run_stage
+from imdb_rnn.core.epochs import EPOCHS
+from imdb_rnn.core.params import StageParams, load_params, seed_list, unique
+from imdb_rnn.core.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
 
 
 class Params(StageParams):

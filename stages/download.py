@@ -21,9 +21,9 @@ from fsspec.callbacks import TqdmCallback
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field, field_validator
 
-from imdb_rnn.common import StageError, atomic_output, file_digest, run_stage
-from imdb_rnn.params import StageParams, load_params
-from imdb_rnn.paths import DATA_SOURCE_FILE, RAW_ARCHIVE
+from imdb_rnn.core.common import StageError, atomic_output, file_digest, run_stage
+from imdb_rnn.core.params import StageParams, load_params
+from imdb_rnn.core.paths import DATA_SOURCE_FILE, RAW_ARCHIVE
 
 
 class Source(StageParams):

@@ -19,15 +19,16 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from imdb_rnn import architectures, environment
-from imdb_rnn.checkpoint import load_checkpoint
-from imdb_rnn.common import StageError, atomic_output, run_stage
-from imdb_rnn.data import batches, evaluation_order, load_split, load_vocab, trims_batches
-from imdb_rnn.epochs import BEST, LAST
-from imdb_rnn.loops import EVAL_BATCH_SIZE, predict, resolve_device
-from imdb_rnn.losses import LOSS_FUNCTIONS, LossFunction
-from imdb_rnn.params import StageParams, check_choice, check_seed, load_params
-from imdb_rnn.paths import VOCAB_FILE, model_file, predictions_file, run_name, test_metrics_file
+from imdb_rnn import architectures
+from imdb_rnn.core.common import StageError, atomic_output, run_stage
+from imdb_rnn.core.epochs import BEST, LAST
+from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params
+from imdb_rnn.core.paths import VOCAB_FILE, model_file, predictions_file, run_name, test_metrics_file
+from imdb_rnn.training import environment
+from imdb_rnn.training.checkpoint import load_checkpoint
+from imdb_rnn.training.data import batches, evaluation_order, load_split, load_vocab, trims_batches
+from imdb_rnn.training.loops import EVAL_BATCH_SIZE, predict, resolve_device
+from imdb_rnn.training.losses import LOSS_FUNCTIONS, LossFunction
 
 
 class Params(StageParams):

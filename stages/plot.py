@@ -24,12 +24,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from imdb_rnn import aggregated, published
-from imdb_rnn.common import atomic_output, run_stage
-from imdb_rnn.epochs import EPOCHS
-from imdb_rnn.params import StageParams, load_params
-from imdb_rnn.paths import PLOTS_DIR
-from imdb_rnn.stats import CONFIDENCE
+from imdb_rnn.analysis import aggregated, published
+from imdb_rnn.analysis.stats import CONFIDENCE
+from imdb_rnn.core.common import atomic_output, run_stage
+from imdb_rnn.core.epochs import EPOCHS
+from imdb_rnn.core.params import StageParams, load_params
+from imdb_rnn.core.paths import PLOTS_DIR
 
 
 class Params(StageParams):

@@ -5,9 +5,9 @@
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
 epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
 count in the means). Then the paired differences between architectures and the verdict on each claim
-of the report (imdb_rnn/published.py), both at each epoch, raw and after Holm–Bonferroni; every run,
+of the report (imdb_rnn/analysis/published.py), both at each epoch, raw and after Holm–Bonferroni; every run,
 the setup (data, device, params) and the figures. The estimates are those the aggregate stage wrote;
-the verdicts are imdb_rnn/significance.py's; this module renders them into stages/results.md.jinja.
+the verdicts are imdb_rnn/analysis/significance.py's; this module renders them into stages/results.md.jinja.
 """
 
 from pathlib import Path
@@ -17,12 +17,12 @@ import pandas as pd
 import yaml
 from pydantic import Field
 
-from imdb_rnn import aggregated, published, significance, stats
-from imdb_rnn.common import atomic_output, read_json, run_stage
-from imdb_rnn.epochs import BEST, LAST, Epoch
-from imdb_rnn.params import StageParams, load_params
-from imdb_rnn.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
-from imdb_rnn.significance import Claim
+from imdb_rnn.analysis import aggregated, published, significance, stats
+from imdb_rnn.analysis.significance import Claim
+from imdb_rnn.core.common import atomic_output, read_json, run_stage
+from imdb_rnn.core.epochs import BEST, LAST, Epoch
+from imdb_rnn.core.params import StageParams, load_params
+from imdb_rnn.core.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
 
 TEMPLATE = Path(__file__).with_name("results.md.jinja")
 

@@ -25,10 +25,10 @@ import numpy as np
 from pydantic import Field
 from safetensors.numpy import save_file
 
-from imdb_rnn.common import StageError, atomic_output, run_stage
-from imdb_rnn.params import StageParams, load_params
-from imdb_rnn.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
-from imdb_rnn.text import PAD, UNK, UNK_ID, encode, tokenize
+from imdb_rnn.core.common import StageError, atomic_output, run_stage
+from imdb_rnn.core.params import StageParams, load_params
+from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
+from imdb_rnn.core.text import PAD, UNK, UNK_ID, encode, tokenize
 
 
 class Params(StageParams):

@@ -6,7 +6,7 @@ The seed sets the weight init, dropout and the batch order (the validation split
 `split_seed`, in `tokenize`). Logs per epoch, with dvclive, into metrics/train/<arch>-<seed>/: train and
 validation loss and accuracy and the epoch's wall time (plots/metrics/**.tsv), and a summary
 (metrics.json) with the best epoch, the training minutes and whether the loss diverged. Saves to
-models/<arch>-<seed>.pt a self-contained checkpoint (imdb_rnn/checkpoint.py) with the weights of the
+models/<arch>-<seed>.pt a self-contained checkpoint (imdb_rnn/training/checkpoint.py) with the weights of the
 best-validation epoch (the model that `evaluate` and `predict` use) and of the last epoch (the report's protocol).
 """
 
@@ -23,15 +23,16 @@ import torch
 from dvclive import Live
 from pydantic import Field
 
-from imdb_rnn import architectures, environment
-from imdb_rnn.checkpoint import Checkpoint, save_checkpoint
-from imdb_rnn.classifier import POOLINGS, ModelConfig, SentimentClassifier
-from imdb_rnn.common import StageError, atomic_output, run_stage
-from imdb_rnn.data import batches, load_split, load_vocab, trims_batches
-from imdb_rnn.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
-from imdb_rnn.losses import LOSS_FUNCTIONS, is_diverged
-from imdb_rnn.params import StageParams, check_choice, check_seed, load_params
-from imdb_rnn.paths import STATS_FILE, model_file, run_name, train_log_dir
+from imdb_rnn import architectures
+from imdb_rnn.core.common import StageError, atomic_output, run_stage
+from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params
+from imdb_rnn.core.paths import STATS_FILE, model_file, run_name, train_log_dir
+from imdb_rnn.training import environment
+from imdb_rnn.training.checkpoint import Checkpoint, save_checkpoint
+from imdb_rnn.training.classifier import POOLINGS, ModelConfig, SentimentClassifier
+from imdb_rnn.training.data import batches, load_split, load_vocab, trims_batches
+from imdb_rnn.training.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
+from imdb_rnn.training.losses import LOSS_FUNCTIONS, is_diverged
 
 
 class Params(StageParams):

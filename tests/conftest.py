@@ -18,7 +18,8 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from imdb_rnn import environment, paths
+from imdb_rnn.core import paths
+from imdb_rnn.training import environment
 
 # The tests run on two workers (pytest -n 2, pyproject.toml), each training tiny models and starting
 # DVC and Dask processes: one thread each, so that they never oversubscribe the CPU.
@@ -186,7 +187,7 @@ def copy_project(source: Path, target: Path) -> Path:
 @pytest.fixture
 def tokenized(project) -> Path:
     """`project` with a tiny archive already tokenized and small model params; returns its root."""
-    from imdb_rnn.paths import RAW_ARCHIVE
+    from imdb_rnn.core.paths import RAW_ARCHIVE
     from stages import tokenize
 
     set_params(project, **TINY_MODEL)

@@ -8,8 +8,8 @@ import yaml
 from conftest import PROJECT
 from test_compare import BASE, load, markdown_cells, mismatches, record
 
-from imdb_rnn.aggregated import read_groups
-from imdb_rnn.common import StageError
+from imdb_rnn.analysis.aggregated import read_groups
+from imdb_rnn.core.common import StageError
 from tools import ablations
 
 MARGIN = 0.01

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from conftest import N_REVIEWS, set_params, write_run, write_study
 
-from imdb_rnn import aggregated, paths, stats
-from imdb_rnn.common import StageError
-from imdb_rnn.epochs import EPOCHS, LAST
+from imdb_rnn.analysis import aggregated, stats
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.epochs import EPOCHS, LAST
 from stages import aggregate
 
 

@@ -66,7 +66,7 @@ def test_a_new_file_is_an_architecture_and_only_the_one_in_use_is_imported(tmp_p
     script = (
         "import sys, torch\n"
         "from imdb_rnn import architectures\n"
-        "from imdb_rnn.classifier import ModelConfig, SentimentClassifier\n"
+        "from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier\n"
         "model = SentimentClassifier(ModelConfig('gru2', 30, 4, 5, 'masked_mean'))\n"
         "model(torch.randint(1, 30, (3, 7)), torch.tensor([7, 4, 1])).sum().backward()\n"
         "print(' '.join(architectures.NAMES))\n"

@@ -15,10 +15,10 @@ from conftest import PROJECT, run_command
 from bench import gpu, reference, speed, timing
 from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
 from imdb_rnn import architectures
-from imdb_rnn.common import StageError
-from imdb_rnn.data import load_split, load_vocab
-from imdb_rnn.params import load_params
-from imdb_rnn.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import load_params
+from imdb_rnn.core.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE
+from imdb_rnn.training.data import load_split, load_vocab
 from stages import train
 
 TINY = ["--synthetic", "--reviews", "40", "--repeats", "1", "--seq-len", "30", "--hidden", "8", "--embed-dim", "8"]

@@ -1,10 +1,11 @@
-"""imdb_rnn/bptt.py: the building blocks of the hand-written backward passes, and the passes across blocks of steps."""
+"""imdb_rnn/training/bptt.py: the building blocks of the hand-written backward passes, and the passes across blocks of steps."""
 
 import pytest
 import torch
 from test_architectures import MANUAL, assert_matches_twin, twin_layers
 
-from imdb_rnn import architectures, bptt
+from imdb_rnn import architectures
+from imdb_rnn.training import bptt, cuda_graphs
 
 
 def layer_gates(manual_arch: str) -> int:
@@ -102,13 +103,13 @@ def test_the_pass_that_keeps_nothing_for_backward_computes_the_same(manual_arch,
 
 @pytest.mark.parametrize("manual_arch", MANUAL)
 def test_on_the_cpu_the_loops_run_as_they_are_and_nothing_is_captured(manual_arch):
-    captured = len(bptt.GRAPHS.graphs)
+    captured = len(cuda_graphs.GRAPHS.graphs)
     manual, _ = twin_layers(manual_arch, 4, 5)
     x = torch.randn(6, 3, 4, requires_grad=True)
     manual(x).sum().backward()
     with torch.inference_mode():
         manual(x)
-    assert len(bptt.GRAPHS.graphs) == captured and x.grad is not None
+    assert len(cuda_graphs.GRAPHS.graphs) == captured and x.grad is not None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (python -m bench.gpu runs it on one)")
@@ -116,7 +117,7 @@ def test_on_the_cpu_the_loops_run_as_they_are_and_nothing_is_captured(manual_arc
 def test_on_a_gpu_the_graphs_give_the_eager_loops_numbers_bit_for_bit(manual_arch):
     layer = architectures.load(manual_arch).layer(8, 16).cuda()
     function, params = layer.function, [param.detach() for param in layer.parameters()]
-    captured = len(bptt.GRAPHS.graphs)
+    captured = len(cuda_graphs.GRAPHS.graphs)
     for T, B in [(5, 3), (5, 3), (9, 3)]:  # a capture, a replay of it, another shape's capture
         x = torch.randn(T, B, 8, device="cuda", requires_grad=True)
         out = layer(x)
@@ -130,4 +131,4 @@ def test_on_a_gpu_the_graphs_give_the_eager_loops_numbers_bit_for_bit(manual_arc
         layer.zero_grad()
         with torch.inference_mode():
             assert torch.equal(layer(x.detach()), function.run(x.detach(), *params, for_backward=False)[0])
-    assert len(bptt.GRAPHS.graphs) - captured == 6  # forward, backward and inference, at two shapes
+    assert len(cuda_graphs.GRAPHS.graphs) - captured == 6  # forward, backward and inference, at two shapes

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from imdb_rnn.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
-from imdb_rnn.classifier import ModelConfig, SentimentClassifier
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
+from imdb_rnn.training.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
+from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
 
 VOCAB = ["<pad>", "<unk>", "good", "bad"]
 

@@ -1,10 +1,10 @@
-"""imdb_rnn/classifier.py: the classifier around every architecture's layer, its poolings and its config."""
+"""imdb_rnn/training/classifier.py: the classifier around every architecture's layer, its poolings and its config."""
 
 import pytest
 import torch
 
 from imdb_rnn import architectures
-from imdb_rnn.classifier import POOLINGS, ModelConfig, SentimentClassifier
+from imdb_rnn.training.classifier import POOLINGS, ModelConfig, SentimentClassifier
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import PROJECT
 
-from imdb_rnn.common import StageError, atomic_output, file_digest, run_stage
+from imdb_rnn.core.common import StageError, atomic_output, file_digest, run_stage
 
 
 def test_atomic_output_moves_into_place_only_on_success(tmp_path):
@@ -43,7 +43,7 @@ def test_a_stage_error_is_a_message_and_exit_status_1(capsys):
 
 def test_a_terminated_stage_leaves_no_temporary_output(tmp_path):
     script = (
-        "import time\nfrom pathlib import Path\nfrom imdb_rnn.common import atomic_output, run_stage\n"
+        "import time\nfrom pathlib import Path\nfrom imdb_rnn.core.common import atomic_output, run_stage\n"
         "def main():\n"
         "    with atomic_output(Path('out/result.txt')) as staged:\n"
         "        staged.write_text('partial')\n"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import GIT_COMMIT, made_up_correct
 
-from imdb_rnn import significance, stats
-from imdb_rnn.aggregated import pack_correct, read_groups
-from imdb_rnn.common import StageError
-from imdb_rnn.epochs import EPOCHS, LAST
-from imdb_rnn.paths import CORRECT_FILE, ESTIMATES_FILE
+from imdb_rnn.analysis import significance, stats
+from imdb_rnn.analysis.aggregated import pack_correct, read_groups
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.epochs import EPOCHS, LAST
+from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE
 from tools.compare import compare, per_review, render, table, values, write
 from tools.experiments import Committed, Record, committed, resolve
 

@@ -1,7 +1,7 @@
 import torch
 
-from imdb_rnn.data import batches, evaluation_order, padded_batch, trims_batches
-from imdb_rnn.text import PAD_ID
+from imdb_rnn.core.text import PAD_ID
+from imdb_rnn.training.data import batches, evaluation_order, padded_batch, trims_batches
 
 
 def split_of(lengths: list[int], seq_len: int = 10) -> dict[str, torch.Tensor]:

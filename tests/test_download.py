@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import PROJECT, build_archive, make_dvc_project, run_command, set_params
 
-from imdb_rnn.common import StageError
-from imdb_rnn.params import load_params
-from imdb_rnn.paths import DATA_SOURCE_FILE, RAW_ARCHIVE
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import load_params
+from imdb_rnn.core.paths import DATA_SOURCE_FILE, RAW_ARCHIVE
 from stages import download
 
 

@@ -6,7 +6,9 @@ import sys
 import pytest
 from conftest import PROJECT
 
-CONFIGURE = "from imdb_rnn import environment; environment.configure(1, {portable}); print(environment.numerics())"
+CONFIGURE = (
+    "from imdb_rnn.training import environment; environment.configure(1, {portable}); print(environment.numerics())"
+)
 
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -34,7 +36,7 @@ AS_ON = {"this CPU": {}, "an AVX2-only CPU": {"ATEN_CPU_CAPABILITY": "avx2"}}
 
 
 def needs_mkl() -> None:
-    found = run("from imdb_rnn import environment; print(environment.mkl_branch())").stdout.strip()
+    found = run("from imdb_rnn.training import environment; print(environment.mkl_branch())").stdout.strip()
     if found == "None":
         pytest.skip("torch has no MKL here (not x86-64): the portable-numerics setting does not apply")
 
@@ -43,7 +45,7 @@ def needs_mkl() -> None:
 def test_a_matrix_product_fixes_mkls_branch_on_any_cpu(cpu):
     needs_mkl()
     code = MATRIX_PRODUCT + "import os; os.environ['MKL_CBWR'] = 'COMPATIBLE'; "
-    result = run(code + "from imdb_rnn import environment; print(environment.mkl_branch())", **AS_ON[cpu])
+    result = run(code + "from imdb_rnn.training import environment; print(environment.mkl_branch())", **AS_ON[cpu])
     assert result.stdout.strip() == "OFF", result.stderr
 
 
@@ -57,6 +59,6 @@ def test_too_late_is_an_error_that_says_why(cpu):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_thread_count_is_torchs(threads):
-    code = f"import torch; from imdb_rnn import environment; environment.configure({threads}, True); "
+    code = f"import torch; from imdb_rnn.training import environment; environment.configure({threads}, True); "
     result = run(code + "print(torch.get_num_threads())")
     assert result.stdout.strip() == str(threads)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from imdb_rnn import paths
-from imdb_rnn.common import StageError
-from imdb_rnn.epochs import BEST, LAST
-from imdb_rnn.losses import LOSS_FUNCTIONS
-from imdb_rnn.params import load_params
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.epochs import BEST, LAST
+from imdb_rnn.core.params import load_params
+from imdb_rnn.training.losses import LOSS_FUNCTIONS
 from stages import evaluate, train
 
 

@@ -26,7 +26,7 @@ import pytest
 from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
 from distributed import Client, versions
 
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
 from tools.grid import cli
 from tools.grid.cell import command_env
 from tools.grid.cli import plan_cells

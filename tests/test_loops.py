@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from imdb_rnn import loops
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
+from imdb_rnn.training import loops
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):

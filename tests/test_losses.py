@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from imdb_rnn.losses import LOSS_FUNCTIONS, is_diverged
+from imdb_rnn.training.losses import LOSS_FUNCTIONS, is_diverged
 
 
 @pytest.mark.parametrize("loss", LOSS_FUNCTIONS)

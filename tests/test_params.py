@@ -1,4 +1,4 @@
-"""imdb_rnn/params.py: a stage reads its own keys only, strictly (test_dvc_yaml.py: those its dvc.yaml lists)."""
+"""imdb_rnn/core/params.py: a stage reads its own keys only, strictly (test_dvc_yaml.py: those its dvc.yaml lists)."""
 
 import importlib
 
@@ -7,8 +7,8 @@ import yaml
 from conftest import PROJECT
 from pydantic import Field, field_validator
 
-from imdb_rnn.common import StageError
-from imdb_rnn.params import SEED_RULE, StageParams, check_choice, check_seed, load_params, seed_list, unique
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import SEED_RULE, StageParams, check_choice, check_seed, load_params, seed_list, unique
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 

@@ -14,7 +14,8 @@ from conftest import (
 )
 from test_architectures import TWO_LAYER_GRU
 
-from imdb_rnn import architectures, paths
+from imdb_rnn import architectures
+from imdb_rnn.core import paths
 
 
 def test_dvc_repro_runs_the_data_stages(dvc_project):

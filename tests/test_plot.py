@@ -8,9 +8,10 @@ import pytest
 from conftest import EPOCHS, made_up_accuracy, set_params, write_study
 from matplotlib.image import imread
 
-from imdb_rnn import aggregated, paths, published
-from imdb_rnn.common import StageError
-from imdb_rnn.params import load_params
+from imdb_rnn.analysis import aggregated, published
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import load_params
 from stages import aggregate, plot
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, TINY_MODEL, build_archive, set_params
 
-from imdb_rnn import paths
-from imdb_rnn.checkpoint import load_checkpoint
-from imdb_rnn.common import StageError
-from imdb_rnn.params import load_params
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import load_params
+from imdb_rnn.training.checkpoint import load_checkpoint
 from stages import tokenize, train
 from tools import predict
 

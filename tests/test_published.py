@@ -1,7 +1,8 @@
 """The report's figures and claims name architectures of the registry, so a renamed module cannot drop them silently."""
 
 from bench import reference
-from imdb_rnn import architectures, published, significance
+from imdb_rnn import architectures
+from imdb_rnn.analysis import published, significance
 
 
 def test_the_reports_figures_and_claims_name_registered_architectures():

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import REPRODUCED_RUNS, interrupt_after_first_success, processes_in, run_command
 
-from imdb_rnn.common import StageError
-from imdb_rnn.paths import RUNS_FILE
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import RUNS_FILE
 from tools.regenerate import AtOnce, descendants, interrupt, lock_without_timings, longest_first
 
 

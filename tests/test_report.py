@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from conftest import made_up_correct, set_params, write_run, write_study
 
-from imdb_rnn import aggregated, paths, published, significance
-from imdb_rnn.common import StageError
-from imdb_rnn.paths import DATA_SOURCE_FILE, REPORT_FILE
+from imdb_rnn.analysis import aggregated, published, significance
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import DATA_SOURCE_FILE, REPORT_FILE
 from stages import aggregate, report
 
 ARCHIVE_BYTES = b"stands in for the archive"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from imdb_rnn import significance, stats
+from imdb_rnn.analysis import significance, stats
 
 
 def made(mean: float, se: float, n: int = 5) -> stats.Estimate:

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import chi2, t
 
 from bench import coverage
-from imdb_rnn import significance, stats
+from imdb_rnn.analysis import significance, stats
 
 # Two-sided 95% quantiles of Student's t, from a printed table.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 30: 2.042}

@@ -1,4 +1,4 @@
-from imdb_rnn.text import PAD_ID, UNK_ID, encode, tokenize
+from imdb_rnn.core.text import PAD_ID, UNK_ID, encode, tokenize
 
 
 def test_tokenize_strips_markup_lowercases_and_keeps_inner_apostrophes():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import build_archive, set_params
 
-from imdb_rnn.common import StageError
-from imdb_rnn.data import SPLITS, load_split, load_vocab
-from imdb_rnn.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
-from imdb_rnn.text import UNK_ID
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
+from imdb_rnn.core.text import UNK_ID
+from imdb_rnn.training.data import SPLITS, load_split, load_vocab
 from stages import tokenize
 
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 from conftest import set_params
 
-from imdb_rnn import losses, paths
-from imdb_rnn.checkpoint import load_checkpoint
-from imdb_rnn.common import StageError
-from imdb_rnn.data import load_vocab
-from imdb_rnn.params import load_params
+from imdb_rnn.core import paths
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.params import load_params
+from imdb_rnn.training import losses
+from imdb_rnn.training.checkpoint import load_checkpoint
+from imdb_rnn.training.data import load_vocab
 from stages import train
 
 

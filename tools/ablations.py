@@ -9,7 +9,7 @@ claim and figure for it; nothing else names it. `run` runs one DVC experiment pe
 training on `threads` threads, params.yaml), with the progress, the interruption and the resumption of
 tools/exp_queue.py: an experiment that already exists is replaced, and every run that DVC's run cache holds
 (an interrupted `run`'s finished ones) is restored, not trained again. `report` compares each experiment
-with the committed study (tools.compare) and judges its claim (imdb_rnn/significance.py).
+with the committed study (tools.compare) and judges its claim (imdb_rnn/analysis/significance.py).
 """
 
 import argparse
@@ -21,10 +21,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn import significance
-from imdb_rnn.common import StageError, run_stage
-from imdb_rnn.params import StageParams, load_params, seed_list, unique
-from imdb_rnn.significance import Claim
+from imdb_rnn.analysis import significance
+from imdb_rnn.analysis.significance import Claim
+from imdb_rnn.core.common import StageError, run_stage
+from imdb_rnn.core.params import StageParams, load_params, seed_list, unique
 from tools import compare, exp_queue
 from tools.experiments import Committed, Record, committed, experiment_records, resolve
 from tools.progress import interruptible

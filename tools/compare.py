@@ -6,8 +6,8 @@
 
 tools/experiments.py finds each side and reads what it committed. Two sides are paired on the seeds
 both ran, the other seeds left out and named; sides with no seed in common are compared as
-independent samples. Every interval counts the seeds and the test set's sample (imdb_rnn/stats.py);
-the verdicts, with Holm–Bonferroni over the rows of each epoch, are imdb_rnn/significance.py's.
+independent samples. Every interval counts the seeds and the test set's sample (imdb_rnn/analysis/stats.py);
+the verdicts, with Holm–Bonferroni over the rows of each epoch, are imdb_rnn/analysis/significance.py's.
 Prints a markdown table; -o writes it to a file and, beside it (the same name, .json), every per-seed
 accuracy of every side and each row's statistics, and (.npz) the per-review results of every run
 compared, from which the whole table can be recomputed (tests/test_compare.py does).
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_rnn import significance, stats
-from imdb_rnn.aggregated import pack_correct
-from imdb_rnn.common import run_stage
-from imdb_rnn.epochs import EPOCHS, Epoch
+from imdb_rnn.analysis import significance, stats
+from imdb_rnn.analysis.aggregated import pack_correct
+from imdb_rnn.core.common import run_stage
+from imdb_rnn.core.epochs import EPOCHS, Epoch
 from tools.experiments import Side, experiment_records, resolve, run_params
 
 

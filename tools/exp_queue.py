@@ -7,7 +7,7 @@ start -j N`) and waits for it. Every stage an experiment runs lands in DVC's run
 
 Ctrl-C, SIGTERM or a failed experiment stops everything it queued: waiting experiments are removed, running
 ones are interrupted (DVC signals the whole process group of each), DVC's workers are stopped, and the
-command waits until they are gone. A stage writes its outputs atomically (imdb_rnn/common.py), so nothing
+command waits until they are gone. A stage writes its outputs atomically (imdb_rnn/core/common.py), so nothing
 partial is left, and the queue's temporary copies are DVC's to remove.
 """
 
@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
 from tools.progress import Progress
 
 POLL_SECONDS = 2.0

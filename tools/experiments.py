@@ -17,10 +17,10 @@ import numpy as np
 import yaml
 from dvc.exceptions import DvcException
 
-from imdb_rnn.aggregated import RUNS, Correct, read_correct
-from imdb_rnn.common import StageError
-from imdb_rnn.epochs import EPOCHS
-from imdb_rnn.paths import CORRECT_FILE, ESTIMATES_FILE, PARAMS_FILE
+from imdb_rnn.analysis.aggregated import RUNS, Correct, read_correct
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.epochs import EPOCHS
+from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE, PARAMS_FILE
 
 # Params that change the analysis only, not the runs: two experiments that differ in them ran the same.
 ANALYSIS_PARAMS = ("seeds", "equivalence_margin")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from imdb_rnn.checkpoint import Checkpoint, load_checkpoint
-from imdb_rnn.common import StageError, run_stage
-from imdb_rnn.data import padded_batch, trims_batches
-from imdb_rnn.loops import EVAL_BATCH_SIZE
-from imdb_rnn.text import encode, tokenize
+from imdb_rnn.core.common import StageError, run_stage
+from imdb_rnn.core.text import encode, tokenize
+from imdb_rnn.training.checkpoint import Checkpoint, load_checkpoint
+from imdb_rnn.training.data import padded_batch, trims_batches
+from imdb_rnn.training.loops import EVAL_BATCH_SIZE
 
 LABEL_NAMES = ("negative", "positive")
 

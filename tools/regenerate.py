@@ -29,9 +29,9 @@ from pathlib import Path
 import psutil
 import yaml
 
-from imdb_rnn import aggregated
-from imdb_rnn.common import StageError, run_stage
-from imdb_rnn.paths import PARAMS_FILE, RUNS_FILE, run_name
+from imdb_rnn.analysis import aggregated
+from imdb_rnn.core.common import StageError, run_stage
+from imdb_rnn.core.paths import PARAMS_FILE, RUNS_FILE, run_name
 from tools.progress import Progress, interruptible
 
 LOG_DIR = Path(".dvc/tmp/regenerate")

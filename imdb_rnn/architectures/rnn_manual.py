@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from imdb_rnn.bptt import (
+from imdb_rnn.training.bptt import (
     InputGrads,
     ManualRecurrence,
     RecurrenceFunction,

@@ -1,4 +1,4 @@
-from imdb_rnn.common import run_stage
+from imdb_rnn.core.common import run_stage
 from tools.grid.cli import main
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from dvc.utils.cli_parse import to_path_overrides
 from dvc.utils.hydra import get_hydra_sweeps
 from tabulate import tabulate
 
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
 from tools.grid.cell import FAILED, NO_SPACE_BYTES
 from tools.grid.cluster import BATCH_SYSTEMS, Interrupted, check_workers, connect, run_cells
 

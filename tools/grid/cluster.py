@@ -21,7 +21,7 @@ import dask_jobqueue
 from distributed import Client, KilledWorker, LocalCluster, as_completed
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
 from tools.grid import cell
 from tools.grid.cell import FAILED
 

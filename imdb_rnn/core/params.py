@@ -20,8 +20,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.common import StageError
-from imdb_rnn.paths import PARAMS_FILE
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import PARAMS_FILE
 
 
 class StageParams(BaseModel):

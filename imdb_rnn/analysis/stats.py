@@ -21,7 +21,7 @@ With fewer than two runs there is no interval: None (null in JSON), never 0. Whe
 do not vary over seeds (a spread of 0 from n ≥ 2) no verdict is drawn: the runs are "identical in all
 n runs", or at least their accuracies are, and a seed spread of 0 is no measurement of it.
 
-The verdicts drawn from these estimates are imdb_rnn/significance.py's.
+The verdicts drawn from these estimates are imdb_rnn/analysis/significance.py's.
 """
 
 import math

@@ -6,9 +6,9 @@ A missing or unreadable file is a StageError that names the file and the stage t
 import numpy as np
 import pandas as pd
 
-from imdb_rnn.common import StageError, missing_input, read_json
-from imdb_rnn.epochs import EPOCHS
-from imdb_rnn.paths import epoch_log_file, predictions_file, run_name, test_metrics_file, train_summary_file
+from imdb_rnn.core.common import StageError, missing_input, read_json
+from imdb_rnn.core.epochs import EPOCHS
+from imdb_rnn.core.paths import epoch_log_file, predictions_file, run_name, test_metrics_file, train_summary_file
 
 EPOCH_METRICS = ("acc", "loss")
 SPLITS = ("train", "val")

@@ -3,10 +3,10 @@
 The report (docs/report.md summarises it) trained each model once, with one seed, and quotes the
 test accuracy after the last of 10 epochs; so its figures are compared with our final-epoch test
 accuracy. Every claim below gets a verdict from our runs in reports/results.md (stages/report.py),
-judged by imdb_rnn/significance.py; the report's ablations, their figures and claims are ablations.yaml's.
+judged by imdb_rnn/analysis/significance.py; the report's ablations, their figures and claims are ablations.yaml's.
 """
 
-from imdb_rnn.significance import Claim
+from imdb_rnn.analysis.significance import Claim
 
 # Test accuracy after 10 epochs, one run each, at the report's defaults (hidden 64, batch 64, cross-entropy).
 TEST_ACCURACY = {"rnn": 0.8461, "lstm": 0.8600, "gru": 0.8598, "lstm_manual": 0.8525}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from imdb_rnn.classifier import ModelConfig, SentimentClassifier
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
+from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
 
 FORMAT = "imdb-rnn-classifier/1"  # changes whenever the layout below does
 

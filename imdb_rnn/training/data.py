@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from imdb_rnn.paths import PROCESSED_DIR, VOCAB_FILE, split_file
-from imdb_rnn.text import PAD_ID
+from imdb_rnn.core.paths import PROCESSED_DIR, VOCAB_FILE, split_file
+from imdb_rnn.core.text import PAD_ID
 
 SPLITS = ("train", "val", "test")
 

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from imdb_rnn.common import StageError
-from imdb_rnn.data import Batch
-from imdb_rnn.losses import LossFunction
+from imdb_rnn.core.common import StageError
+from imdb_rnn.training.data import Batch
+from imdb_rnn.training.losses import LossFunction
 
 # Reviews per evaluation batch. Not more: nn.LSTM's CPU kernel (oneDNN) projects the inputs of all T steps
 # at once, (T, B, 4H) floats that leave the cache beyond a few hundred reviews (200 MB at 1,024, where it

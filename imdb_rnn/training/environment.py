@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from imdb_rnn.common import StageError
+from imdb_rnn.core.common import StageError
 
 PORTABLE_NUMERICS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE"}  # mkl_cbwr.h's codes of the branches named here
@@ -69,7 +69,7 @@ def configure(threads: int, portable: bool) -> None:
     if any(in_effect[key] != value for key, value in wanted.items()):
         raise StageError(
             f"the portable-numerics setting did not take effect ({in_effect}; wanted {wanted}): this CPU lacks AVX2, "
-            "or torch computed something before imdb_rnn.environment.configure() (call it first)"
+            "or torch computed something before imdb_rnn.training.environment.configure() (call it first)"
         )
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_rnn import stats
-from imdb_rnn.common import StageError, missing_input, read_json
-from imdb_rnn.epochs import BY_KEY, BY_REVIEW_KEY, EPOCHS
-from imdb_rnn.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
+from imdb_rnn.analysis import stats
+from imdb_rnn.core.common import StageError, missing_input, read_json
+from imdb_rnn.core.epochs import BY_KEY, BY_REVIEW_KEY, EPOCHS
+from imdb_rnn.core.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
 
 # estimates.json keeps the difference other − base of two architectures at diff.<other>.vs.<base>.<epoch key>:
 # nested keys, never a name split on a character that an architecture's name may hold.

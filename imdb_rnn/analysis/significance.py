@@ -1,6 +1,6 @@
-"""Every verdict of the project, and its wording: on claims, on differences, from estimates (imdb_rnn/stats.py).
+"""Every verdict of the project, and its wording: on claims, on differences, from estimates (imdb_rnn/analysis/stats.py).
 
-`judge_claims` judges claims (the report's on architectures, imdb_rnn/published.py; the ablations',
+`judge_claims` judges claims (the report's on architectures, imdb_rnn/analysis/published.py; the ablations',
 ablations.yaml) and `judge_differences` the direction of differences (report's pairs of
 architectures, tools.compare's experiments against a baseline); stages/report.py and tools/compare.py
 only render what these return. Verdicts come from `Test`s: a p-value and what it concludes when below ALPHA. A family of tests judged
@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from imdb_rnn.stats import ALPHA, Estimate
+from imdb_rnn.analysis.stats import ALPHA, Estimate
 
 NOT_DETECTABLE = "not detectable at this n"
 HOLDS = "holds"
