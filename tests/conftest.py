@@ -275,7 +275,7 @@ def processes_in(root: Path) -> list[str]:
 
 
 def interrupt_after_first_success(args: list[str], root: Path) -> tuple[int, str]:
-    """Start a command that runs several trainings (tools/progress.py), press Ctrl-C once one has succeeded;
+    """Start a command that runs several trainings (imdb_rnn/experiments/processes.py), press Ctrl-C once one has succeeded;
     its exit status and output."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     log = root.parent / f"{root.name}-interrupted.log"

@@ -1,4 +1,4 @@
-"""tools/exp_queue.py, under `tools.ablations run`: experiments N at once on DVC's queue; Ctrl-C stops every
+"""imdb_rnn/experiments/exp_queue.py, under `tools.ablations run`: experiments N at once on DVC's queue; Ctrl-C stops every
 process it started, and the same command resumes, restoring the finished runs from DVC's run cache."""
 
 import sys

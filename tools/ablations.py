@@ -7,8 +7,8 @@ An ablation is one entry of ablations.yaml: its params (the `-S` changes), its s
 claim and figure for it; nothing else names it. `run` runs one DVC experiment per entry (`dvc exp run
 --queue -n <name> -S ...`: its params, the study's archs and its seeds) on DVC's queue, -j at once (each
 training on `threads` threads, params.yaml), with the progress, the interruption and the resumption of
-tools/exp_queue.py: an experiment that already exists is replaced, and every run that DVC's run cache holds
-(an interrupted `run`'s finished ones) is restored, not trained again. `report` compares each experiment
+imdb_rnn/experiments/exp_queue.py: an experiment that already exists is replaced, and every run that DVC's run
+cache holds (an interrupted `run`'s finished ones) is restored, not trained again. `report` compares each experiment
 with the committed study (tools.compare) and judges its claim (imdb_rnn/analysis/significance.py).
 """
 
@@ -25,9 +25,10 @@ from imdb_rnn.analysis import significance
 from imdb_rnn.analysis.significance import Claim
 from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.params import StageParams, load_params, seed_list, unique
-from tools import compare, exp_queue
+from imdb_rnn.experiments import exp_queue
+from imdb_rnn.experiments.processes import interruptible
+from tools import compare
 from tools.experiments import Committed, Record, committed, experiment_records, resolve
-from tools.progress import interruptible
 
 STUDY_FILE = Path("ablations.yaml")
 REPORT = Path("reports/ablations.md")
@@ -98,8 +99,10 @@ def set_options(study: Study, name: str) -> list[str]:
 
 
 def run(study: Study, jobs: int) -> None:
-    """Every experiment of the study on DVC's queue, `jobs` at once (tools/exp_queue.py)."""
-    experiments = [exp_queue.Experiment(name, tuple(set_options(study, name)[1::2])) for name in study.experiments]
+    """Every experiment of the study on DVC's queue, `jobs` at once (imdb_rnn/experiments/exp_queue.py)."""
+    experiments = [
+        exp_queue.QueuedExperiment(name, tuple(set_options(study, name)[1::2])) for name in study.experiments
+    ]
     exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs)
     print("every experiment ran; next: python -m tools.ablations report")
 

@@ -32,7 +32,7 @@ import yaml
 from imdb_rnn.analysis import aggregated
 from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.paths import PARAMS_FILE, RUNS_FILE, run_name
-from tools.progress import Progress, interruptible
+from imdb_rnn.experiments.processes import Progress, interruptible
 
 LOG_DIR = Path(".dvc/tmp/regenerate")
 POLL_SECONDS = 2.0

@@ -2,7 +2,7 @@
 (with their time) and waiting; one line and exit status 130 instead of a traceback.
 
 Shared by tools.regenerate (parallel `dvc repro` of the workspace's runs) and tools.ablations run (DVC's
-experiment queue, tools/exp_queue.py).
+experiment queue, imdb_rnn/experiments/exp_queue.py).
 """
 
 import signal

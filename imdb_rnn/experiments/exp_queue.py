@@ -1,4 +1,4 @@
-"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting (tools/progress.py).
+"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting (imdb_rnn/experiments/processes.py).
 
 `run_queued` queues each experiment (`dvc exp run --queue`), starts DVC's queue with N workers (`dvc queue
 start -j N`) and waits for it. Every stage an experiment runs lands in DVC's run cache, so a later
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imdb_rnn.core.common import StageError
-from tools.progress import Progress
+from imdb_rnn.experiments.processes import Progress
 
 POLL_SECONDS = 2.0
 WORKER_GRACE_SECONDS = 30.0  # how long a started worker may take to write its pid file
@@ -27,7 +27,7 @@ STOP_SECONDS = 60.0  # how long a stopped queue may take to end its workers and 
 
 
 @dataclass(frozen=True)
-class Experiment:
+class QueuedExperiment:
     """One `dvc exp run --queue -n name -S option...`."""
 
     name: str
@@ -57,7 +57,7 @@ class Queue:
         """Each queued, running or finished experiment's status (Queued, Running, Success, Failed), by name."""
         return {task["name"]: task["status"] for task in self.celery.status() if task.get("name")}
 
-    def put(self, experiment: Experiment) -> None:
+    def put(self, experiment: QueuedExperiment) -> None:
         self.repo.experiments.run(
             params=list(experiment.set_params),
             queue=True,
@@ -107,7 +107,7 @@ class Queue:
             time.sleep(0.5)
 
 
-def run_queued(queue: Queue, experiments: list[Experiment], jobs: int) -> None:
+def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> None:
     """Run `experiments` on DVC's queue, `jobs` at once; StageError naming those that failed."""
     if not experiments:
         return
