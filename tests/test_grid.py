@@ -23,9 +23,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command
+from conftest import GIT_COMMIT, TINY_MODEL, make_dvc_project, run_command, set_params
 from distributed import Client, versions
 
+from imdb_rnn import architectures
 from imdb_rnn.core.common import StageError
 from tools.grid import cli
 from tools.grid.cell import command_env
@@ -432,6 +433,53 @@ def test_a_wrong_repository_remote_commit_or_sweep_is_refused_before_any_cell(tm
     run_command([*GIT_COMMIT, "-qam", "hidden 9"], root)
     with pytest.raises(StageError, match="is on no branch or tag of the git remote"):
         run_grid(root, "--prefix", "x", "-S", "hidden=8")
+
+
+def test_a_bad_value_in_one_cell_refuses_every_cell_before_any_starts(project, monkeypatch):
+    monkeypatch.setattr(cli, "connect", no_cluster)
+    with pytest.raises(StageError) as refused:
+        run_grid(project, "--prefix", "c6", "-S", "hidden=64,abc")
+    message = str(refused.value)
+    assert message.startswith("1 of 2 cells have params that their stages would refuse, so no cell was started")
+    assert "c6-hidden_abc (-S hidden=abc):\n    'hidden' = 'abc': Input should be a valid integer" in message
+    assert "c6-hidden_64" not in message
+
+
+@pytest.mark.parametrize(
+    "option, says",
+    [
+        ("archs=[rnn,foo]", f"'archs' = 'foo': unknown; choose from {', '.join(architectures.NAMES)}"),
+        ("seeds=[0,-1]", "'seeds' = [0, -1]: a seed is a non-negative integer"),
+        ("loss=nope", "'loss' = 'nope': unknown; choose from"),
+        ("pooling=nope", "'pooling' = 'nope': unknown; choose from"),
+        ("hidden='8'", "'hidden' = '8': Input should be a valid integer (this value is a quoted string"),
+        ("hiden=8", "Invalid `--set-param` value: Could not override 'hiden'."),
+    ],
+)
+def test_a_value_a_stage_refuses_is_named_with_its_cell_before_any_cell(project, monkeypatch, option, says):
+    monkeypatch.setattr(cli, "connect", no_cluster)
+    with pytest.raises(StageError, match=re.escape(f"x-{option.split('=')[0]}_")) as refused:
+        run_grid(project, "--prefix", "x", "-S", option)
+    assert says in str(refused.value)
+
+
+def test_a_good_grid_is_checked_with_its_commits_params_and_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "connect", no_cluster)
+    root = make_grid_project(tmp_path)
+    set_params(root, loss="nope")
+    run_command([*GIT_COMMIT, "-qam", "a loss no stage knows"], root)
+    run_command(["git", "push", "-q", "origin", "main"], root)
+    with pytest.raises(StageError, match=re.escape("x-hidden_16 (-S hidden=16):\n    'loss' = 'nope'")):
+        run_grid(root, "--prefix", "x", "-S", "hidden=8,16")
+    with pytest.raises(AssertionError, match="the cluster was about to be reached"):  # the commit before: good
+        run_grid(root, "--prefix", "x", "-S", "hidden=8,16", "--rev", "HEAD~1")
+    with (root / "stages" / "train.py").open("a") as code:
+        code.write("# another train stage\n")
+    run_command([*GIT_COMMIT, "-qam", "another train stage"], root)
+    run_command(["git", "push", "-q", "origin", "main"], root)
+    with pytest.raises(AssertionError, match="the cluster was about to be reached"):  # not its stages' code: unchecked
+        run_grid(root, "--prefix", "x", "-S", "hidden=8,16", "--rev", "HEAD~1")
+    assert "params not checked up front: the stages' code at " in capsys.readouterr().out
 
 
 def test_cell_names_are_deterministic_ref_safe_and_list_values_are_one_value():

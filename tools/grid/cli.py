@@ -3,8 +3,9 @@
     python -m tools.grid --prefix h128 -S hidden=64,128 -S 'seeds=[0],[1],[2]' [--scheduler tcp://host:8786]
 
 The -S options are DVC's own (`dvc exp run -S`); the grid is the product of their sweeps. The repository,
-remotes and disk are checked, then every worker; each cell not yet on the git remote is one Dask task. At
-the end the cells' experiments are pulled here, a row per cell with its metrics as the remote has them.
+remotes, disk and every cell's params are checked, then every worker; each cell not yet on the git remote is
+one Dask task. At the end the cells' experiments are pulled here, a row per cell with its metrics as the
+remote has them.
 """
 
 import argparse
@@ -29,8 +30,10 @@ from dvc.utils.hydra import get_hydra_sweeps
 from tabulate import tabulate
 
 from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import PARAMS_FILE
 from tools.grid.cell import FAILED, NO_SPACE_BYTES
 from tools.grid.cluster import BATCH_SYSTEMS, Interrupted, check_workers, connect, run_cells
+from tools.grid.params import STAGE_CODE, check_cells
 
 ALREADY = "already on the remote"
 
@@ -171,6 +174,12 @@ def run(args: argparse.Namespace) -> None:
             raise StageError(f"no space left on the disk of {disk} ({free / 2**20:.0f} MiB free): free some, rerun.")
     cells = plan_cells(args.prefix, args.set_param)
     where = target(root, args)
+    if _git(root, "diff", "--quiet", where["sha"], "--", *STAGE_CODE) is None:
+        print(f"params not checked up front: the stages' code at {where['sha'][:7]} is not this checkout's.")
+    elif (params_text := _git(root, "show", f"{where['sha']}:{PARAMS_FILE.as_posix()}")) is None:
+        raise StageError(f"commit {where['sha'][:7]} has no {PARAMS_FILE}: its stages would have no params to read.")
+    else:
+        check_cells(root, params_text, cells)
     try:
         with Repo(str(root)) as repo:
             listed = repo.experiments.ls(rev=where["sha"], git_remote=args.git_remote)
