@@ -7,7 +7,8 @@ import pytest
 from scipy.stats import chi2, t
 
 from bench import coverage
-from imdb_rnn.analysis import significance, stats
+from imdb_rnn import verdicts
+from imdb_rnn.analysis import stats
 
 # Two-sided 95% quantiles of Student's t, from a printed table.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 30: 2.042}
@@ -54,7 +55,7 @@ def test_one_value_has_no_interval_not_a_zero_one():
     result = stats.estimate([0.8461])
     assert (result.n, result.mean, result.std, result.half_width, result.low, result.high) == (1, 0.8461, *[None] * 4)
     assert stats.accuracy(runs([1, 0, 1, 1])).interval() is None
-    assert significance.direction_test(result).verdict() == significance.NO_INTERVAL
+    assert verdicts.direction_test(result).verdict() == verdicts.NO_INTERVAL
 
 
 def test_no_value_is_an_error():
@@ -69,6 +70,14 @@ def test_accuracy_of_two_runs_of_four_reviews_by_hand():
     v, ms_e = 0.6875 / 3, 0.125
     assert result.mean == 0.625 and result.seed_parts == ((pytest.approx(0.03125 / 2), 1),)
     assert result.test_var == pytest.approx((v - ms_e / 2) / 4) == pytest.approx(1 / 24)
+
+
+def test_a_test_part_estimated_below_zero_is_clamped_and_says_so():
+    result = stats.accuracy(runs([1, 0, 1, 1], [0, 1, 0, 0]))  # every review's mean 0.5: V = 0 < MS_e / 2
+    assert result.test_var == 0 and result.seed_var > 0 and result.test_clamped
+    assert stats.from_fields(2, stats.fields(result)).test_clamped  # read back from estimates.json too
+    assert not stats.accuracy(runs([1, 1, 0, 1], [1, 0, 0, 1])).test_clamped  # the example above: 1/24
+    assert not stats.accuracy(runs([1, 0, 1, 1], [1, 0, 1, 1])).test_clamped  # identical runs: no spread at all
 
 
 def test_the_distributions_are_scipy_stats_bit_for_bit():
@@ -127,8 +136,8 @@ def test_identical_runs_on_the_shared_seeds_give_no_interval_and_no_verdict():
     other = {seed: base[seed].copy() for seed in (0, 1)}  # log_softmax + NLL: bit for bit the baseline
     result = stats.difference(base, other).estimate
     assert (result.n, result.mean, result.interval()) == (2, 0.0, None)
-    assert significance.direction_test(result).verdict() == "identical in all 2 runs"
-    assert significance.equivalence_test([result], 0.01).verdict() == "identical in all 2 runs"
+    assert verdicts.direction_test(result).verdict() == "identical in all 2 runs"
+    assert verdicts.equivalence_test([result], 0.01).verdict() == "identical in all 2 runs"
 
 
 def test_a_constant_difference_gives_no_better():
@@ -141,7 +150,7 @@ def test_a_constant_difference_gives_no_better():
     result = stats.difference(base, other).estimate
     low, high = result.interval()
     assert result.mean > 0 and result.seed_var == 0 and high - low > 0  # the test set's part: width above 0
-    verdict = significance.direction_test(result).verdict()
+    verdict = verdicts.direction_test(result).verdict()
     assert verdict.startswith("the same value in all 3 runs") and "better" not in verdict
 
 
@@ -170,7 +179,7 @@ def _ms_error(table: np.ndarray) -> float:
 def test_one_run_on_a_side_gives_no_interval():
     result = stats.difference(runs([1, 0, 1]), runs([1, 1, 1]))
     assert result.paired == (0,) and result.estimate.interval() is None
-    assert significance.direction_test(result.estimate).verdict() == significance.NO_INTERVAL
+    assert verdicts.direction_test(result.estimate).verdict() == verdicts.NO_INTERVAL
 
 
 def test_different_test_sets_are_refused():
@@ -184,9 +193,9 @@ def test_a_mutated_value_changes_the_verdict():
     other = {seed: right.copy() for seed, right in base.items()}
     for seed in other:
         other[seed][rng.choice(2000, 30, replace=False)] = True  # about +1.3 points on every seed, unevenly
-    assert significance.direction_test(stats.difference(base, other).estimate).verdict() == "better"
+    assert verdicts.direction_test(stats.difference(base, other).estimate).verdict() == "better"
     other[3] = base[3] & (rng.random(2000) < 0.9)  # one run loses 10% of its right answers
-    assert significance.direction_test(stats.difference(base, other).estimate).verdict() != "better"
+    assert verdicts.direction_test(stats.difference(base, other).estimate).verdict() != "better"
 
 
 def test_summary_fields_round_trip():

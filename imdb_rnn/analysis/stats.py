@@ -1,4 +1,4 @@
-"""Means over training seeds, differences of two configurations, and the verdicts drawn from them.
+"""Means over training seeds and differences of two configurations, with both sources of error.
 
 A test accuracy has two sources of error: the training seed (weights, dropout, batch order) and the
 sample of test reviews, which every run shares, so that its error does not average out over seeds.
@@ -18,10 +18,10 @@ named); two sides that share no seed are independent samples on the same reviews
 side, one test part). docs/statistics.md derives it; bench/coverage.py measures its coverage.
 
 With fewer than two runs there is no interval: None (null in JSON), never 0. When the runs' values
-do not vary over seeds (a spread of 0 from n ≥ 2) no verdict is drawn: the runs are "identical in all
-n runs", or at least their accuracies are, and a seed spread of 0 is no measurement of it.
+do not vary over seeds (a spread of 0 from n ≥ 2), `no_seed_spread` says so: the runs are identical,
+or at least their accuracies are, and a seed spread of 0 is no measurement of it.
 
-The verdicts drawn from these estimates are imdb_rnn/analysis/significance.py's.
+This module draws no verdict: imdb_rnn/verdicts.py draws them from these estimates.
 """
 
 import math
@@ -81,6 +81,16 @@ class Estimate:
     @property
     def se(self) -> float | None:
         return None if self.var is None else math.sqrt(self.var)
+
+    @property
+    def test_clamped(self) -> bool:
+        """The test part was estimated at or below 0 and set to 0 (max(0, ...) above), from runs that vary over seeds.
+
+        Read from the value, so that an estimate read back from estimates.json (from_fields) knows it too: the
+        smallest test part above 0 is one step of its integer sums, 1 / (N²(N - 1)n²(n - 1)) for one table,
+        about 6e-16 at 25,000 reviews and 5 runs, whose square root the 8 digits kept still tell from 0.
+        """
+        return self.test_var == 0 and bool(self.seed_var)
 
     @property
     def no_seed_spread(self) -> bool:
