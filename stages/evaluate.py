@@ -12,7 +12,7 @@ the statistics need for the test set's share of the uncertainty (docs/statistics
 
 import argparse
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from torch import Tensor
 from imdb_rnn import architectures
 from imdb_rnn.core.common import StageError, atomic_output, run_stage
 from imdb_rnn.core.epochs import BEST, LAST
-from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params
+from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params, one_of
 from imdb_rnn.core.paths import VOCAB_FILE, model_file, predictions_file, run_name, test_metrics_file
 from imdb_rnn.training import environment
 from imdb_rnn.training.checkpoint import load_checkpoint
@@ -32,7 +32,7 @@ from imdb_rnn.training.losses import LOSS_FUNCTIONS, LossFunction
 
 
 class Params(StageParams):
-    loss: str
+    loss: Annotated[str, one_of(LOSS_FUNCTIONS)]
     device: Literal["auto", "cpu", "cuda"]
     threads: int = Field(gt=0)
     portable_numerics: bool
@@ -66,7 +66,6 @@ def in_split_order(correct: Tensor, order: Tensor) -> np.ndarray:
 
 def main() -> None:
     params = load_params(Params)  # first, so that a wrong -S value is reported by its key
-    check_choice("loss", params.loss, LOSS_FUNCTIONS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch")
     parser.add_argument("seed")

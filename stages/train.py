@@ -17,7 +17,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from dvclive import Live
@@ -25,7 +25,7 @@ from pydantic import Field
 
 from imdb_rnn import architectures
 from imdb_rnn.core.common import StageError, atomic_output, run_stage
-from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params
+from imdb_rnn.core.params import StageParams, check_choice, check_seed, load_params, one_of
 from imdb_rnn.core.paths import STATS_FILE, model_file, run_name, train_log_dir
 from imdb_rnn.training import environment
 from imdb_rnn.training.checkpoint import Checkpoint, save_checkpoint
@@ -38,8 +38,8 @@ from imdb_rnn.training.losses import LOSS_FUNCTIONS, is_diverged
 class Params(StageParams):
     embed_dim: int = Field(gt=0)
     hidden: int = Field(gt=0)
-    pooling: str
-    loss: str
+    pooling: Annotated[str, one_of(POOLINGS)]
+    loss: Annotated[str, one_of(LOSS_FUNCTIONS)]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     trim_batches: bool
@@ -159,8 +159,6 @@ def train(arch: str, seed: int, params: Params) -> dict:
 
 def main() -> None:
     params = load_params(Params)  # first, so that a wrong -S value is reported by its key
-    check_choice("loss", params.loss, LOSS_FUNCTIONS)
-    check_choice("pooling", params.pooling, POOLINGS)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch")
     parser.add_argument("seed")

@@ -1,6 +1,7 @@
 """imdb_rnn/core/params.py: a stage reads its own keys only, strictly (test_dvc_yaml.py: those its dvc.yaml lists)."""
 
 import importlib
+from typing import Annotated
 
 import pytest
 import yaml
@@ -8,7 +9,16 @@ from conftest import PROJECT
 from pydantic import Field, field_validator
 
 from imdb_rnn.core.common import StageError
-from imdb_rnn.core.params import SEED_RULE, StageParams, check_choice, check_seed, load_params, seed_list, unique
+from imdb_rnn.core.params import (
+    SEED_RULE,
+    StageParams,
+    check_choice,
+    check_seed,
+    load_params,
+    one_of,
+    seed_list,
+    unique,
+)
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -145,6 +155,19 @@ def test_check_choice_says_what_is_allowed_as_load_params_does(tmp_path):
         f"invalid {path}:\n  'loss' = 'foo': unknown; choose from cross_entropy, nll\n"
         f"Fix the value in {path} or in your -S option."
     )
+
+
+class Named(StageParams):
+    loss: Annotated[str, one_of(("cross_entropy", "nll"))]
+
+
+def test_a_registry_name_is_checked_by_the_params_class_in_check_choices_words(tmp_path):
+    assert load_params(Named, write(tmp_path, "loss: nll")).loss == "nll"
+    with pytest.raises(StageError) as error:
+        load_params(Named, write(tmp_path, "loss: foo"))
+    with pytest.raises(StageError) as same:
+        check_choice("loss", "foo", ("cross_entropy", "nll"), tmp_path / "params.yaml")
+    assert str(error.value) == str(same.value)
 
 
 @pytest.mark.parametrize("text", ["-1", "1.5", "01", "True", "seven", ""])

@@ -5,9 +5,10 @@ keys it lists under `params:` in dvc.yaml (tests/test_dvc_yaml.py checks that th
 reads nothing else: an edit of another stage's param never reruns it. A wrong value
 (`dvc exp run -S hidden=0`) stops the stage at once with a message that names the key, the value and
 what is allowed. Values are never coerced: a quoted number, a boolean where a number is meant or a
-float where an integer is meant is refused, not silently converted. Names that a registry defines
-(architectures, losses, poolings) are checked by the stages that use them, with `check_choice`, so
-that this module imports no torch and no registry. The matrix params `archs` and `seeds` reach a
+float where an integer is meant is refused, not silently converted. A param that names an entry of a
+registry (a loss, a pooling) is checked by the Params class of the stage that uses it (`one_of`), so
+that this module imports no torch and no registry, and a Params class alone checks every value of its
+stage (tools.grid checks a grid's cells with them). The matrix params `archs` and `seeds` reach a
 training run as its command's arguments (dvc.yaml), so that a run does not depend on the whole list:
 train and evaluate check them there, by name (`check_choice`, `check_seed`), and aggregate checks the lists.
 """
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
 from imdb_rnn.core.common import StageError
@@ -39,6 +40,18 @@ def seed_list(seeds: list[int]) -> list[int]:
     if any(seed < 0 for seed in seeds):
         raise ValueError(SEED_RULE)
     return unique(seeds)
+
+
+def one_of(choices: Iterable[str]) -> AfterValidator:
+    """A field's validator (`Annotated[str, one_of(NAMES)]`): the value must be one of `choices`."""
+    names = tuple(choices)
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"unknown; choose from {', '.join(names)}")
+        return value
+
+    return AfterValidator(check)
 
 
 def unique(values: list) -> list:

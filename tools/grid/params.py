@@ -1,8 +1,9 @@
 """Every cell's params, checked before any cell starts, as its stages would check them.
 
 A cell's params are params.yaml with its -S overrides applied by DVC's own function (what `dvc exp run -S`
-does), checked with the Params class of each stage of dvc.yaml that reads params, then its registry names
-(architectures, losses, poolings) with `check_choice`, as train and evaluate check them. A value that a
+does), checked with the Params class of each stage of dvc.yaml that reads params (which check every value of
+their stage, registry names included), then the matrix's architectures with `check_choice`, as train and
+evaluate check theirs. A value that a
 stage would refuse in its first milliseconds is refused here instead, before a cluster starts or a job is
 submitted: on a batch cluster each such cell would cost a job.
 """
@@ -10,7 +11,6 @@ submitted: on a batch cluster each such cell would cost a job.
 import importlib
 import re
 import tempfile
-from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -34,22 +34,12 @@ def stage_schemas(root: Path) -> list[type[StageParams]]:
     return [importlib.import_module(module).Params for module in dict.fromkeys(modules)]
 
 
-def registries() -> dict[str, Collection[str]]:
-    """The params that name an entry of a registry, and its names: what train and evaluate give check_choice."""
-    from imdb_rnn.training.classifier import POOLINGS  # torch: imported only when the grid checks its cells
-    from imdb_rnn.training.losses import LOSS_FUNCTIONS
-
-    return {"archs": architectures.NAMES, "loss": LOSS_FUNCTIONS, "pooling": POOLINGS}
-
-
 def _listed(error: StageError) -> list[str]:
     """The problems of load_params' or check_choice's StageError: its indented lines, one per key."""
     return [line.strip() for line in str(error).splitlines() if line.startswith("  ")]
 
 
-def cell_problems(
-    path: Path, overrides: list[str], schemas: list[type[StageParams]], names: dict[str, Collection[str]]
-) -> list[str]:
+def cell_problems(path: Path, overrides: list[str], schemas: list[type[StageParams]]) -> list[str]:
     """What the stages would refuse in `path` (params.yaml's content) once `overrides` (a cell's -S) are applied."""
     try:
         apply_overrides(path, to_path_overrides(overrides).get(PARAMS_FILE.as_posix(), []))
@@ -61,24 +51,23 @@ def cell_problems(
             checked |= load_params(schema, path).model_dump()
         except StageError as error:
             problems += _listed(error)
-    for key in [key for key in names if key in checked]:  # of the right type: a wrong type is listed above
-        for value in checked[key] if isinstance(checked[key], list) else [checked[key]]:
-            try:
-                check_choice(key, value, names[key], path)
-            except StageError as error:
-                problems += _listed(error)
+    for arch in checked.get("archs", []):  # the matrix's archs, checked as train and evaluate check theirs
+        try:
+            check_choice("archs", arch, architectures.NAMES, path)
+        except StageError as error:
+            problems += _listed(error)
     return list(dict.fromkeys(problems))  # stages that share a key refuse its value in the same words
 
 
 def check_cells(root: Path, params_text: str, cells: dict[str, list[str]]) -> None:
     """StageError listing every cell whose params a stage would refuse: its name, its -S, each key and value."""
-    schemas, names = stage_schemas(root), registries()
+    schemas = stage_schemas(root)
     refused = []
     with tempfile.TemporaryDirectory(prefix="grid-params-") as scratch:
         path = Path(scratch) / PARAMS_FILE.name
         for name, overrides in cells.items():
             path.write_text(params_text)
-            if problems := cell_problems(path, overrides, schemas, names):
+            if problems := cell_problems(path, overrides, schemas):
                 refused.append(f"{name} (-S {' '.join(overrides)}):\n    " + "\n    ".join(problems))
     if refused:
         listed = "\n  ".join(refused)
