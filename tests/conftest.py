@@ -93,8 +93,9 @@ def build_archive(
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A scratch copy of params.yaml in a fresh directory that is the working directory; returns it."""
-    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    """Scratch copies of params.yaml and claims.yaml in a fresh directory that is the working directory; returns it."""
+    for name in ("params.yaml", "claims.yaml"):
+        shutil.copy(PROJECT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -109,6 +110,7 @@ def set_params(root: Path, **changes) -> None:
 
 PROJECT_FILES = (
     "bench",
+    "claims.yaml",
     "dvc.yaml",
     "params.yaml",
     "stages",

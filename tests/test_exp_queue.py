@@ -6,6 +6,9 @@ import sys
 import pytest
 import yaml
 from conftest import GIT_COMMIT, TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
+from test_comparison import markdown_cells
+
+from tools import ablations
 
 STUDY = {
     "archs": ["rnn"],
@@ -15,9 +18,12 @@ STUDY = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
+    """A tiny study, reproduced and committed (`run` compares the ablations with it), and two ablations."""
     root = make_dvc_project(tmp_path_factory.mktemp("queue"), **TINY_MODEL | {"epochs": 1, "archs": ["rnn"]})
-    (root / "ablations.yaml").write_text(yaml.safe_dump(STUDY))
-    run_command(["git", "add", "ablations.yaml"], root)
+    claims = yaml.safe_load((root / "claims.yaml").read_text())
+    (root / "claims.yaml").write_text(yaml.safe_dump(claims | {"ablations": STUDY}))
+    run_command(["dvc", "repro", "-q"], root)
+    run_command(["git", "add", "-A"], root)
     run_command([*GIT_COMMIT, "-qm", "a tiny study"], root)
     return root
 
@@ -34,6 +40,8 @@ def test_an_interrupted_run_stops_everything_then_resumes_from_the_run_cache(pro
 
     output = run_command([sys.executable, "-m", "tools.ablations", "run", "-j", "2"], project).stdout
     assert "every experiment ran" in output
+    written = markdown_cells((project / ablations.REPORT).read_text())
+    assert {cell["experiment"] for cell in written} == {"h4", "h6"}  # then compared with the study
     assert set(run_command(["dvc", "exp", "list", "--name-only"], project).stdout.split()) == {"h4", "h6"}
     assert "train@rnn-0' is cached - skipping run" in run_command(["dvc", "queue", "logs", finished], project).stdout
     assert processes_in(project) == []

@@ -1,4 +1,4 @@
-"""Find experiments and commits through DVC's API, and read what each committed: for tools.compare and tools.ablations.
+"""Find experiments and commits through DVC's API, and read what each committed: the sides of a comparison.
 
 A side of a comparison is named by an experiment's name, a glob over experiment names (a group whose
 params differ only in their seeds: their seeds are pooled), or a commit (a branch or a revision, the

@@ -1,5 +1,6 @@
-"""tools.compare and tools.experiments on records as `dvc exp show` lists them and what each committed, made up
-per run (no DVC run here; tests/test_experiments.py runs it), and its values files against the table they recompute."""
+"""imdb_rnn/experiments/comparison.py and records.py on records as `dvc exp show` lists them and what each
+committed, made up per run (no DVC run here; tests/test_experiments.py runs tools.compare), and its values files
+against the table they recompute."""
 
 import json
 import statistics
@@ -9,13 +10,24 @@ import numpy as np
 import pytest
 from conftest import GIT_COMMIT, made_up_correct
 
-from imdb_rnn.analysis import significance, stats
+from imdb_rnn import verdicts
+from imdb_rnn.analysis import stats
 from imdb_rnn.analysis.aggregated import pack_correct, read_groups
+from imdb_rnn.analysis.formatting import points_interval, standard_errors
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import EPOCHS, LAST
 from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE
-from tools.compare import compare, per_review, render, table, values, write
-from tools.experiments import Committed, Record, committed, resolve
+from imdb_rnn.experiments.comparison import (
+    compare,
+    per_review,
+    read_sides,
+    render,
+    table,
+    values,
+    write_table,
+    write_values,
+)
+from imdb_rnn.experiments.records import Committed, Record, committed, resolve
 
 COMMITTED = {}  # per record revision, what it committed
 
@@ -83,7 +95,7 @@ def test_paired_better_worse_and_no_difference():
     assert nll["verdict"] == "nll worse than main" and nll["diverged runs"] == "nll 3 of 3"
     assert nll["pairing"] == "3 paired; left out: main seeds 3, 4"
     same = rows(compared(records, "same"))["lstm_manual"]
-    assert same["verdict"] == significance.NOT_DETECTABLE
+    assert same["verdict"] == verdicts.NOT_DETECTABLE
 
 
 def test_partly_shared_seeds_are_paired_and_identical_runs_get_no_verdict():
@@ -154,7 +166,7 @@ def test_with_one_run_on_a_side_there_is_no_interval():
     records = [BASE, record("one", {"rnn": {0: 0.86}})]
     row = rows(compared(records, "one"))["rnn"]
     assert (row["pairing"], row["95% interval (points)"]) == ("1 paired; left out: main seeds 1, 2", "none")
-    assert row["verdict"] == significance.NO_INTERVAL
+    assert row["verdict"] == verdicts.NO_INTERVAL
 
 
 def test_one_side_runs_from_one_commit():
@@ -211,8 +223,8 @@ def recomputed(data: dict, packed: dict | None, row: dict) -> tuple[str, str]:
             mean = statistics.fmean(sides[1]) - statistics.fmean(sides[0])
             seed_parts = tuple((statistics.variance(values) / len(values), len(values) - 1) for values in sides)
         estimate = stats.Estimate(len(row["paired_seeds"]), mean, None, seed_parts, row["test_var"])
-    interval = significance.points_interval(estimate.interval(data["confidence"]))
-    return interval, significance.standard_errors(estimate)
+    interval = points_interval(estimate.interval(data["confidence"]))
+    return interval, standard_errors(estimate)
 
 
 def mismatches(text: str, data: dict, packed: dict | None = None) -> list[str]:
@@ -242,7 +254,8 @@ def written(tmp_path):
     base, sides = side("main", RECORDS), [side(spec, RECORDS) for spec in ("wide", "b128", "apart")]
     found = [row for other in sides for row in compare(base, other)]
     output = tmp_path / "out.md"
-    write(output, render(base, table(found, base)), values(base, sides, found), per_review(base, sides, found))
+    write_table(output, render(base, table(found, base)))
+    write_values(output, values(base, sides, found), per_review(base, sides, found))
     packed = read_groups(output.with_suffix(".npz"), "out.npz", "tools.compare -o")
     return output.read_text(), json.loads(output.with_suffix(".json").read_text()), packed
 
@@ -267,6 +280,16 @@ def test_the_per_review_results_recompute_both_parts_of_every_interval(tmp_path)
     flipped = packed["wide"]["lstm_manual"][0]["test_acc"]
     flipped[: flipped.size // 4] ^= True  # a mutated review is caught
     assert mismatches(text, data, packed)[0].startswith("wide lstm_manual test_acc")
+
+
+def test_the_table_is_rendered_again_from_its_values_and_per_review_results(tmp_path):
+    text, _, _ = written(tmp_path)
+    base, sides = read_sides(tmp_path / "out.md", "rewrite it", lambda label: COMMITTED[f"{label}-rev"].params)
+    assert [side.label for side in sides] == ["wide", "b128", "apart"] and base.revs == ["main-rev"]
+    assert render(base, table([row for side in sides for row in compare(base, side)], base)) == text
+    (tmp_path / "out.json").unlink()
+    with pytest.raises(StageError, match="out.json not found: write it with `rewrite it`"):
+        read_sides(tmp_path / "out.md", "rewrite it", lambda label: {})
 
 
 def test_what_a_commit_holds_is_read_at_its_revision(tmp_path, monkeypatch):
