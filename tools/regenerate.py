@@ -18,71 +18,39 @@ trained before with the same inputs is restored from DVC's run cache, not traine
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-import psutil
 import yaml
 
 from imdb_rnn.analysis import aggregated
 from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.paths import PARAMS_FILE, RUNS_FILE, run_name
-from imdb_rnn.experiments.processes import Progress, interruptible
+from imdb_rnn.experiments.processes import POLL_SECONDS, Progress, interruptible, stop
 
 LOG_DIR = Path(".dvc/tmp/regenerate")
-POLL_SECONDS = 2.0
-STOP_SECONDS = 60.0  # how long an interrupted run may take to end
 # Outputs that record wall time (each epoch's seconds, the training minutes): they differ between any two trainings.
 TIMED_OUTPUTS = ("metrics/train", "metrics/runs.csv", "reports/results.md")
 
 
-def interrupt(commands: list[subprocess.Popen], seconds: float = STOP_SECONDS) -> None:
+def interrupt(commands: list[subprocess.Popen]) -> None:
     """Stop DVC commands as Ctrl-C would, but without interrupting DVC itself, and wait until they have ended.
 
-    SIGINT goes to each command's descendants: the stage ends, and DVC, which ignores SIGINT while a stage
-    runs, fails it and releases its locks. A SIGINT that reached DVC in its own bookkeeping could cut short
-    the lock file it was writing (.dvc/tmp/rwlock, seen in a test), and every later DVC command would fail.
-    A DVC between two stages gets nothing and starts the next, which is interrupted in its turn. After
-    `seconds`, SIGKILL to whatever is left.
+    SIGINT goes to each command's descendants (`stop`, sparing the commands): the stage ends, and DVC, which
+    ignores SIGINT while a stage runs, fails it and releases its locks. A SIGINT that reached DVC in its own
+    bookkeeping could cut short the lock file it was writing (.dvc/tmp/rwlock, seen in a test), and every
+    later DVC command would fail. A DVC between two stages gets nothing and starts the next, which is
+    interrupted in its turn.
     """
-    interrupted: set[int] = set()
-    deadline = time.monotonic() + seconds
-    while running := [command for command in commands if command.poll() is None]:
-        overdue = time.monotonic() >= deadline
-        for command in running:
-            for process in descendants(command.pid):
-                if overdue:
-                    signal_process(process, signal.SIGKILL)
-                elif process.pid not in interrupted:  # once: a second SIGINT could cut the stage's own cleanup short
-                    interrupted.add(process.pid)
-                    signal_process(process, signal.SIGINT)
-            if overdue:
-                command.kill()
-        time.sleep(0.1)
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:  # it has just ended
-        return []
-
-
-def signal_process(process: psutil.Process, signum: int) -> None:
-    try:
-        process.send_signal(signum)
-    except psutil.NoSuchProcess:  # it has just ended
-        pass
+    stop([command.pid for command in commands if command.poll() is None], spare_roots=True)
 
 
 def dvc(*args: str, capture: bool = False) -> str:
     """Run a DVC command in the project, in its own session (see AtOnce); StageError if it fails. Interrupted (Ctrl-C,
-    SIGTERM), this interrupts it (`interrupt`) and waits."""
+    SIGTERM: `interruptible`), this interrupts it (`interrupt`) and waits."""
     output = subprocess.PIPE if capture else None
     command = [sys.executable, "-m", "dvc", *args]
     with subprocess.Popen(command, stdout=output, stderr=output, text=True, start_new_session=True) as process:
@@ -179,15 +147,15 @@ class AtOnce:
             pending = set(futures)
             while pending:
                 _, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                status = {name: "Running" for name, process in list(self.processes.items()) if process.poll() is None}
+                running = [name for name, process in list(self.processes.items()) if process.poll() is None]
                 ended = {futures[future]: future.result() for future in futures if future.done()}
-                status |= {
-                    name: "Success" if code == 0 else "Failed" for name, code in ended.items() if code is not None
+                outcomes = {
+                    name: "success" if code == 0 else "failed" for name, code in ended.items() if code is not None
                 }
-                progress.update(status)
-                if failed := [name for name in names if status.get(name) == "Failed"]:
+                progress.update(running, outcomes)
+                if failed := [name for name in names if outcomes.get(name) == "failed"]:
                     raise StageError(f"{failed[0]} failed: see {self.log(failed[0])}; the others were stopped")
-        except BaseException:  # a failed command, Ctrl-C, SIGTERM (SystemExit through run_stage)
+        except BaseException:  # a failed command, Ctrl-C, SIGTERM (Interrupted: `interruptible`)
             print("stopping every run it started ...", flush=True)
             self.stop()
             raise

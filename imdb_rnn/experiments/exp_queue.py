@@ -1,29 +1,28 @@
-"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting (imdb_rnn/experiments/processes.py).
+"""Run DVC experiments N at once on DVC's own queue, showing which are done, running and waiting (processes.py).
 
 `run_queued` queues each experiment (`dvc exp run --queue`), starts DVC's queue with N workers (`dvc queue
 start -j N`) and waits for it. Every stage an experiment runs lands in DVC's run cache, so a later
 `dvc exp run` with the same stage restores it instead of training it again; that is how
 `tools.ablations run` resumes after an interruption.
 
-Ctrl-C, SIGTERM or a failed experiment stops everything it queued: waiting experiments are removed, running
-ones are interrupted (DVC signals the whole process group of each), DVC's workers are stopped, and the
+Ctrl-C, SIGTERM or a failed experiment stops everything it queued: waiting experiments are removed, DVC's
+workers and the runs they started are stopped as `dvc queue kill` would (SIGINT, processes.stop), and the
 command waits until they are gone. A stage writes its outputs atomically (imdb_rnn/core/common.py), so nothing
 partial is left, and the queue's temporary copies are DVC's to remove.
 """
 
-import os
 import time
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_rnn.core.common import StageError
-from imdb_rnn.experiments.processes import Progress
+import psutil
 
-POLL_SECONDS = 2.0
+from imdb_rnn.core.common import StageError
+from imdb_rnn.experiments.processes import POLL_SECONDS, STOP_SECONDS, Progress, stop
+
 WORKER_GRACE_SECONDS = 30.0  # how long a started worker may take to write its pid file
-STOP_SECONDS = 60.0  # how long a stopped queue may take to end its workers and tasks
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,16 @@ class QueuedExperiment:
     set_params: tuple[str, ...] = ()  # -S values, e.g. "hidden=128"
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: alive
-        pass
-    return True
+def named_by(pid_files: Iterable[Path]) -> list[int]:
+    """The process IDs that `pid_files` hold of processes still running, but not of one started after its file
+    was written (1 s for the clocks' rounding): its ID is another's, reused since, and must not be signalled."""
+    pids = []
+    for path in pid_files:
+        with suppress(OSError, ValueError, psutil.Error):
+            process = psutil.Process(int(path.read_text()))
+            if process.create_time() <= path.stat().st_mtime + 1 and process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+    return pids
 
 
 class Queue:
@@ -81,15 +82,12 @@ class Queue:
 
     def workers(self) -> list[int]:
         """The process IDs of DVC's queue workers that are alive (dvc_task's ManagedProcess writes their pid files)."""
-        pids = []
-        for path in Path(self.celery.wdir).glob("dvc-exp-worker-*.pid"):
-            with suppress(OSError, ValueError):
-                pids.append(int(path.read_text()))
-        return [pid for pid in pids if alive(pid)]
+        return named_by(Path(self.celery.wdir).glob("dvc-exp-worker-*.pid"))
 
     def processes(self) -> list[int]:
-        """The process IDs of DVC's queue workers and experiment runs that are still alive."""
-        return self.workers() + [info.pid for _, info in self.celery.proc.processes() if alive(info.pid)]
+        """The process IDs of DVC's queue workers and experiment runs that are alive (a run's pid file is in its own
+        folder of DVC's pid directory)."""
+        return self.workers() + named_by(Path(self.celery.pid_dir).glob("*/*.pid"))
 
     def stop(self, names: list[str]) -> None:
         """Stop the workers, remove `names` still waiting, interrupt those running, and wait until all have ended."""
@@ -97,14 +95,13 @@ class Queue:
         status = self.status()
         if waiting := [name for name in names if status.get(name) == "Queued"]:
             self.celery.remove(waiting)
-        if running := [name for name in names if status.get(name) == "Running"]:
-            self.celery.kill(running)  # SIGINT to each run's process group: its stage exits through `finally`
-        deadline = time.monotonic() + STOP_SECONDS
-        while self.processes():
-            if time.monotonic() > deadline:
-                self.celery.shutdown(kill=True)
-                raise StageError(f"DVC's queue did not stop within {STOP_SECONDS:.0f} s: see `dvc queue status`")
-            time.sleep(0.5)
+        # A run is its worker's child, in its process group, which `dvc queue kill` sends SIGINT; `stop` sends it to
+        # the same processes, once each: a run's stage exits through `finally`, then its worker ends.
+        if killed := stop(self.processes()):
+            raise StageError(
+                f"DVC's queue did not stop within {STOP_SECONDS:.0f} s, and {len(killed)} of its processes were "
+                "killed: see `dvc queue status`, and clear what it still lists (`dvc queue kill <name>`)"
+            )
 
 
 def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> None:
@@ -128,7 +125,8 @@ def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> 
             while len(progress.done) < len(names):
                 time.sleep(POLL_SECONDS)
                 status = queue.status()
-                progress.update(status)
+                outcomes = {name: state.lower() for name, state in status.items() if state in ("Success", "Failed")}
+                progress.update([name for name, state in status.items() if state == "Running"], outcomes)
                 if time.monotonic() - started > WORKER_GRACE_SECONDS and not queue.workers():
                     # every worker ended with experiments still queued (DVC ends one now and then). Only then: DVC
                     # tells a busy worker from a dead one by a ping it may not answer, and would start its twin.
@@ -141,7 +139,7 @@ def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> 
                     )
         finally:
             progress.close()
-    except BaseException:  # a failed run, Ctrl-C, SIGTERM (SystemExit through run_stage)
+    except BaseException:  # a failed run, Ctrl-C, SIGTERM (Interrupted: processes.interruptible)
         print("stopping DVC's queue (waiting experiments removed, running ones interrupted) ...", flush=True)
         queue.stop(names)
         raise
