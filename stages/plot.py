@@ -2,7 +2,7 @@
 
     python -m stages.plot
 
-Reads what the aggregate stage wrote (the curves' statistics and the summary), and writes plots/:
+Reads what the aggregate stage wrote (the curves' statistics and the estimates), and writes plots/:
 
 - accuracy.png, loss.png: the mean over seeds per epoch with its 95% band, train dashed and
   validation solid, one colour per architecture;
@@ -57,14 +57,14 @@ def colours(archs: list[str]) -> dict[str, str]:
     return {arch: f"C{index}" for index, arch in enumerate(archs)}
 
 
-def test_accuracy_table(summary: dict, archs: list[str]) -> pd.DataFrame:
-    """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n."""
+def test_accuracy_table(estimates: dict, archs: list[str]) -> pd.DataFrame:
+    """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n, from estimates.json."""
     rows = []
     for arch in archs:
         for epoch in EPOCHS:
-            stats = summary[arch][epoch.key]
+            stats = estimates[arch][epoch.key]
             low, high = (math.nan if stats[end] is None else stats[end] for end in ("low", "high"))
-            rows.append([arch, epoch.label, stats["mean"], low, high, summary[arch]["n"]])
+            rows.append([arch, epoch.label, stats["mean"], low, high, estimates[arch]["n"]])
         if arch in published.TEST_ACCURACY:
             rows.append([arch, REPORT_MEASURE, published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
     return pd.DataFrame(rows, columns=["arch", "measure", "test_acc", "low", "high", "n"])
@@ -131,7 +131,7 @@ def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
 def main() -> None:
     params = load_params(Params)
     curves = aggregated.curves()
-    test_accuracy = test_accuracy_table(aggregated.summary(), params.archs)
+    test_accuracy = test_accuracy_table(aggregated.estimates(), params.archs)
     figures = {
         "accuracy.png": curve_figure(curves, "acc", "Accuracy", params),
         "loss.png": curve_figure(curves, "loss", "Loss", params),

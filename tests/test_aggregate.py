@@ -72,15 +72,13 @@ def test_names_with_a_dash_keep_their_keys(project):
     assert set(aggregated.read_correct(project / paths.CORRECT_FILE)) == {"rnn", "my-gru", "gru-2"}
 
 
-def test_the_headline_is_n_and_each_epochs_mean_and_interval_and_nothing_else(project):
+def test_the_headline_is_n_and_each_epochs_mean_and_nothing_else(project):
     estimates = summary_of(project, {"rnn": [0.80, 0.82, 0.84], "gru": [0.85, 0.86, 0.87]})
     headline = json.loads((project / paths.SUMMARY_FILE).read_text())
     assert list(headline) == ["rnn", "gru"]
     for arch in headline:
-        assert headline[arch] == {
-            "n": 3,
-            **{e.key: {end: estimates[arch][e.key][end] for end in ("mean", "low", "high")} for e in EPOCHS},
-        }
+        assert headline[arch] == {"n": 3, **{e.review_key: estimates[arch][e.key]["mean"] for e in EPOCHS}}
+    assert (headline["rnn"]["best"], headline["rnn"]["last"]) == pytest.approx((0.82, 0.81))
 
 
 def test_one_seed_writes_the_interval_as_null(project):
@@ -120,7 +118,7 @@ def test_only_the_seeds_in_params_count(project):
     set_params(project, archs=["rnn"], seeds=[0, 1])
     aggregate.main()
     summary = json.loads((project / paths.SUMMARY_FILE).read_text())
-    assert summary["rnn"]["n"] == 2 and summary["rnn"]["test_acc"]["mean"] == pytest.approx(0.81)
+    assert summary["rnn"]["n"] == 2 and summary["rnn"]["best"] == pytest.approx(0.81)
 
 
 def test_a_missing_run_names_the_stage_to_run(project):

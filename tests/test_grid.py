@@ -224,7 +224,7 @@ def test_a_grid_lands_its_cells_retries_a_failed_clone_and_reports_a_failing_cel
     logs = [(base / "logs" / f"{name}.log").read_text() for name in (good, bad)]
     assert sum("git clone --quiet --no-checkout" in log and "failed (try 1 of 3)" in log for log in logs) == 1
     assert f"Running stage '{TRAIN}'" in logs[0] and "landed" in logs[0].splitlines()[-1]
-    accuracy = remote_summary(project, good)["rnn"]["test_acc"]["mean"]
+    accuracy = remote_summary(project, good)["rnn"]["best"]
     assert re.search(rf"landed +rnn={accuracy:.4f} ", summary_row(output, good))  # the remote ref's metrics
     assert good in run_command(["git", "for-each-ref", "refs/exps"], project).stdout  # pulled here
     assert "does not exist" in logs[1] and logs[1].count("$ dvc exp run") == 1  # a failing experiment: not retried
@@ -233,7 +233,7 @@ def test_a_grid_lands_its_cells_retries_a_failed_clone_and_reports_a_failing_cel
 
     records = {record["name"]: record for record in json.loads((base / "logs" / "summary.json").read_text())}
     assert records[good]["status"] == "landed" and records[bad]["status"] == "failed"
-    assert records[good]["metrics"] == {"rnn.test_acc.mean": accuracy} and records[good]["seconds"] > 0
+    assert records[good]["metrics"] == {"rnn.best": accuracy} and records[good]["seconds"] > 0
     assert not scratch_clones(tmp) and not cell_processes(tmp)
 
 
@@ -258,7 +258,7 @@ def test_two_grids_with_the_same_cell_at_once_land_it_once_and_both_say_who(proj
     server.released.set()
     outputs = [driver.communicate(timeout=240)[0] for driver in drivers]
     assert [driver.returncode for driver in drivers] == [0, 0], outputs
-    accuracy = remote_summary(project, name)["rnn"]["test_acc"]["mean"]
+    accuracy = remote_summary(project, name)["rnn"]["best"]
     rows = sorted(summary_row(output, name) for output in outputs)
     assert re.search(rf" landed +rnn={accuracy:.4f} ", rows[0]), rows  # both show the metrics of the remote's ref
     assert re.search(rf" landed by another run +rnn={accuracy:.4f} ", rows[1]), rows

@@ -78,7 +78,7 @@ def test_test_accuracy_has_our_two_measures_and_the_reports_figure(study):
 
 def test_test_accuracy_figure_zooms_to_the_data(study):
     params = load_params(plot.Params)
-    table = plot.test_accuracy_table(aggregated.summary(), params.archs)
+    table = plot.test_accuracy_table(aggregated.estimates(), params.archs)
     axes = plot.test_accuracy_figure(table, params).axes[0]
     low, high = axes.get_xlim()
     assert 0.7 < low < 0.81 and 0.87 < high < 0.95  # not from 0: a point of difference stays visible
@@ -105,7 +105,7 @@ def test_curve_figure_one_colour_per_arch_train_dashed_val_solid(study):
     ("missing", "target"),
     [
         ("metrics/curves.csv", "aggregate"),
-        ("metrics/summary.json", "aggregate"),
+        ("metrics/estimates.json", "aggregate"),
     ],
 )
 def test_a_missing_input_names_the_file_and_the_stage_to_run(study, missing, target):

@@ -1,8 +1,8 @@
 """Read what the aggregate stage wrote, for plot, report and the tools: they read no per-run file.
 
 Also the layout of those files, so that it is defined once: the headline (metrics/summary.json, DVC's
-metrics file), the estimates behind it (metrics/estimates.json) and packed per-review results
-(metrics/correct.npz; the ablations' reports/ablations.npz uses the same packing).
+metrics file, for people: no stage reads it), the estimates behind it (metrics/estimates.json) and packed
+per-review results (metrics/correct.npz; the ablations' reports/ablations.npz uses the same packing).
 """
 
 import io
@@ -15,13 +15,12 @@ import pandas as pd
 from imdb_rnn.analysis import stats
 from imdb_rnn.core.common import StageError, missing_input, read_json
 from imdb_rnn.core.epochs import BY_KEY, BY_REVIEW_KEY, EPOCHS
-from imdb_rnn.core.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE, SUMMARY_FILE
+from imdb_rnn.core.paths import CORRECT_FILE, CURVES_FILE, ESTIMATES_FILE, RUNS_FILE
 
 # estimates.json keeps the difference other − base of two architectures at diff.<other>.vs.<base>.<epoch key>:
 # nested keys, never a name split on a character that an architecture's name may hold.
 DIFF, VERSUS = "diff", "vs"
 RUNS = "runs"  # estimates.json: runs.<arch>.<seed>.{<epoch keys>, diverged}
-HEADLINE_FIELDS = ("mean", "low", "high")  # summary.json: per arch n and, per epoch key, these
 REVIEWS_KEY = "n_reviews"  # a packed .npz: how many test reviews each packed array holds
 
 # Per architecture, seed and epoch key: whether the run classified each test review right.
@@ -29,20 +28,16 @@ Correct = dict[str, dict[int, dict[str, np.ndarray]]]
 
 
 def headline(estimates: Mapping) -> dict:
-    """summary.json from estimates.json: per arch its n and, at both epochs, the mean and the 95% interval's ends."""
+    """summary.json from estimates.json: per arch n and the mean test accuracy, `best` (best-validation epoch), `last`.
+
+    Few values at short keys (`<arch>.<n|best|last>`, the epochs' short names), so that `dvc metrics show` and the
+    README's `dvc exp show` fit a 200-column terminal; the intervals are in estimates.json.
+    """
     archs = [arch for arch in estimates if arch not in (DIFF, RUNS)]
     return {
-        arch: {
-            "n": estimates[arch]["n"],
-            **{epoch.key: {field: estimates[arch][epoch.key][field] for field in HEADLINE_FIELDS} for epoch in EPOCHS},
-        }
+        arch: {"n": estimates[arch]["n"], **{epoch.review_key: estimates[arch][epoch.key]["mean"] for epoch in EPOCHS}}
         for arch in archs
     }
-
-
-def summary() -> dict:
-    """The headline: per architecture n and, at both epochs, the mean and its 95% interval (metrics/summary.json)."""
-    return read_json(SUMMARY_FILE, "aggregate")
 
 
 def estimates() -> dict:
