@@ -16,9 +16,9 @@ MODELS_DIR = Path("models")
 TRAIN_LOGS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
 PREDICTIONS_DIR = Path("metrics/predictions")
-# What aggregate writes, from the per-run files above, for plot, report and tools.compare (all in git).
-SUMMARY_FILE = Path("metrics/summary.json")  # the headline, DVC's metrics file: per arch n, mean and 95% interval
-ESTIMATES_FILE = Path("metrics/estimates.json")  # everything behind it: error parts, differences, every run
+# What aggregate writes, from the per-run files above, for plot, report and the tools (all in git).
+SUMMARY_FILE = Path("metrics/summary.json")  # the headline, DVC's metrics file: per arch n and the mean at both epochs
+ESTIMATES_FILE = Path("metrics/estimates.json")  # everything behind it: intervals, error parts, differences, every run
 CURVES_FILE = Path("metrics/curves.csv")
 RUNS_FILE = Path("metrics/runs.csv")
 CORRECT_FILE = Path("metrics/correct.npz")
