@@ -3,13 +3,11 @@
     python -m bench.numerics                    # every architecture, 60 batches each; about 15 min on 2 cores
     python -m bench.numerics --archs rnn gru --batches 20
 
-For each setting below, a fresh process (the libraries read their setting once, at their first computation)
-trains every architecture from seed 0 for --batches batches of 64 reviews of the tokenized training split
-(random reviews without it), then scores 2,048 others, on one core (taskset) when it can. It prints, per
-setting and architecture, a digest of the trained weights and the scores (equal digests: bit-identical runs)
-and the process CPU seconds of the training and of the scoring, then a table of the digests, one letter per
-distinct result of each architecture. `portable` is imdb_rnn/training/environment.py's setting; the others take one
-lever of it (or the CPU's own choice back) at a time.
+Per setting (SETTINGS: `portable` is imdb_rnn/training/environment.py's; the others take one of its levers, or the
+CPU's own choice, at a time), a fresh process, on one core when it can (the libraries read their setting once),
+trains each architecture from seed 0 for --batches batches of 64 reviews (bench/reviews.py), then scores 2,048
+others. It prints a table of the digests of the trained weights and scores, one letter per distinct result of an
+architecture (equal letters: bit-identical), and one of the CPU seconds of the training and of the scoring.
 """
 
 import argparse
@@ -51,26 +49,22 @@ def worker(archs: list[str], batches: int, threads: int, portable: bool) -> None
     import torch.nn.functional as F
 
     from bench.reviews import load_reviews
-    from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
+    from bench.timing import Setup, project_model
     from imdb_rnn.training.data import batches as make_batches
     from imdb_rnn.training.loops import predict, train_epoch
 
     reviews, vocab_size, source = load_reviews(Path.cwd(), batches * 64 + REVIEWS_SCORED, 0, False, 200, 20000)
     train_part = {key: value[: batches * 64] for key, value in reviews.items()}
     scored = {key: value[batches * 64 :] for key, value in reviews.items()}
-
-    class Params:
-        embed_dim, hidden, pooling = 64, 64, "masked_mean"
-
+    cpu = torch.device("cpu")
+    setup = Setup(embed_dim=64, hidden=64, batch_size=64, lr=1e-3, weight_decay=1e-4, device=cpu, repeats=1)
     for arch in archs:
-        torch.manual_seed(0)
-        model = SentimentClassifier(ModelConfig.from_params(arch, vocab_size, Params))
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        model, optimizer = project_model(arch, vocab_size, setup)
         data = make_batches(train_part, 64, True, generator=torch.Generator().manual_seed(0))
         started = time.process_time()
-        train_epoch(model, data, F.cross_entropy, optimizer, torch.device("cpu"), arch)
+        train_epoch(model, data, F.cross_entropy, optimizer, cpu, arch)
         trained = time.process_time()
-        logits, _ = predict(model, make_batches(scored, 1024, True), torch.device("cpu"))
+        logits, _ = predict(model, make_batches(scored, 1024, True), cpu)
         scored_at = time.process_time()
         digest = hashlib.sha256(logits.numpy().tobytes())
         for tensor in model.state_dict().values():
@@ -106,8 +100,9 @@ def main() -> None:
         rows += run_setting(name, args.archs, args.batches)
         print(f"{name}: done", file=sys.stderr, flush=True)
     results = pd.DataFrame(rows)
-    cpu = results.iloc[0]
-    print(f"{cpu['data']}, {args.batches} batches of 64 reviews per architecture, then {REVIEWS_SCORED} scored")
+    print(
+        f"{results['data'].iloc[0]}, {args.batches} batches of 64 reviews per architecture, then {REVIEWS_SCORED} scored"
+    )
     letters = {arch: {} for arch in args.archs}
     results["result"] = [
         letters[row.arch].setdefault(row.digest, "ABCDEFGHIJ"[len(letters[row.arch])]) for row in results.itertuples()

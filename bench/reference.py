@@ -1,11 +1,8 @@
-"""The report's model and loops, written plainly, as the baseline that bench.speed times the project's code against.
+"""The report's model and loops, written plainly: the baseline that bench.speed times the project's code against.
 
-The model is a batch-first `Embedding -> recurrent -> mean over all T steps -> Linear -> ReLU -> Dropout
--> Linear`; it trains on batches in random order at the full padded length and is evaluated under
-torch.no_grad. For the `*_manual` architectures its recurrent layer is the report's naive hand-written
-cell: a Python loop over time steps, one nn.Linear per gate on torch.cat([h, x_t]), autograd doing the
-backward. An architecture that the report did not have runs its registered layer
-(imdb_rnn/architectures/) in this model.
+Batch first, `Embedding -> recurrent -> mean over all T steps -> Linear -> ReLU -> Dropout -> Linear`, trained on
+random batches at the full padded length, evaluated under torch.no_grad. The `*_manual` architectures get the
+report's naive cells (below); an architecture the report did not have runs its registered layer.
 """
 
 from collections.abc import Callable
@@ -17,111 +14,64 @@ from torch import Tensor, nn
 from imdb_rnn import architectures
 
 
-class NaiveRNN(nn.Module):
-    """The report's hand-written RNN: h_t = tanh(W [h_{t-1}, x_t] + b), a Python loop over t."""
+class NaiveCell(nn.Module):
+    """The report's hand-written cells: one nn.Linear per gate on [h_{t-1}, x_t], a Python loop over t, autograd
+    doing the backward. A subclass names its GATES and defines `step(h, c, x_t) -> (h_t, c_t)`, c being the LSTM's
+    cell state (the others carry it unchanged)."""
+
+    GATES: tuple[str, ...] = ()
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.linear = nn.Linear(hidden_size + input_size, hidden_size)
+        for gate in self.GATES:
+            setattr(self, gate, nn.Linear(hidden_size + input_size, hidden_size))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, T, input_size) -> h_1..h_T (B, T, hidden_size)."""
-        h = x.new_zeros(x.shape[0], self.hidden_size)
-        states = []
-        for t in range(x.shape[1]):
-            h = torch.tanh(self.linear(torch.cat([h, x[:, t]], dim=1)))
-            states.append(h)
-        return torch.stack(states, dim=1)
-
-
-class NaiveLSTM(nn.Module):
-    """The report's hand-written LSTM: one nn.Linear per gate on [h_{t-1}, x_t], a Python loop over t."""
-
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.forget, self.input, self.candidate, self.output = (
-            nn.Linear(hidden_size + input_size, hidden_size) for _ in range(4)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, T, input_size) -> h_1..h_T (B, T, hidden_size)."""
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, T, input_size) -> (h_1..h_T (B, T, hidden_size), h_T), as torch's batch-first layers return."""
         h = c = x.new_zeros(x.shape[0], self.hidden_size)
         states = []
         for t in range(x.shape[1]):
-            hx = torch.cat([h, x[:, t]], dim=1)
-            f = torch.sigmoid(self.forget(hx))
-            i = torch.sigmoid(self.input(hx))
-            candidate = torch.tanh(self.candidate(hx))
-            o = torch.sigmoid(self.output(hx))
-            c = f * c + i * candidate
-            h = o * torch.tanh(c)
+            h, c = self.step(h, c, x[:, t])
             states.append(h)
-        return torch.stack(states, dim=1)
+        return torch.stack(states, dim=1), h
 
 
-class NaiveGRU(nn.Module):
-    """The report's hand-written GRU (reset before the product), one nn.Linear per gate, a Python loop over t."""
+class NaiveRNN(NaiveCell):
+    GATES = ("linear",)
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.update, self.reset, self.candidate = (nn.Linear(hidden_size + input_size, hidden_size) for _ in range(3))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, T, input_size) -> h_1..h_T (B, T, hidden_size)."""
-        h = x.new_zeros(x.shape[0], self.hidden_size)
-        states = []
-        for t in range(x.shape[1]):
-            x_t = x[:, t]
-            hx = torch.cat([h, x_t], dim=1)
-            z = torch.sigmoid(self.update(hx))
-            r = torch.sigmoid(self.reset(hx))
-            candidate = torch.tanh(self.candidate(torch.cat([r * h, x_t], dim=1)))
-            h = z * h + (1 - z) * candidate
-            states.append(h)
-        return torch.stack(states, dim=1)
+    def step(self, h: Tensor, c: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.tanh(self.linear(torch.cat([h, x], dim=1))), c
 
 
-class BatchFirst(nn.Module):
-    """A torch recurrent layer built batch first, returning only its outputs (B, T, hidden_size)."""
+class NaiveLSTM(NaiveCell):
+    GATES = ("forget", "input", "candidate", "output")
 
-    def __init__(self, layer: nn.RNNBase) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layer(x)[0]
+    def step(self, h: Tensor, c: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        hx = torch.cat([h, x], dim=1)
+        c = torch.sigmoid(self.forget(hx)) * c + torch.sigmoid(self.input(hx)) * torch.tanh(self.candidate(hx))
+        return torch.sigmoid(self.output(hx)) * torch.tanh(c), c
 
 
-class TimeMajor(nn.Module):
-    """A registered layer (time-major, as the project runs it) of an architecture the report lacked, run batch first."""
+class NaiveGRU(NaiveCell):
+    """The reset gate applied before the candidate's product, as the report wrote it."""
 
-    def __init__(self, layer: nn.Module) -> None:
-        super().__init__()
-        self.layer = layer
+    GATES = ("update", "reset", "candidate")
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layer(x.transpose(0, 1)).transpose(0, 1)
+    def step(self, h: Tensor, c: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        hx = torch.cat([h, x], dim=1)
+        z, r = torch.sigmoid(self.update(hx)), torch.sigmoid(self.reset(hx))
+        return z * h + (1 - z) * torch.tanh(self.candidate(torch.cat([r * h, x], dim=1))), c
 
 
-# The report's own layers, by architecture name.
-REFERENCE_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
-    "rnn": lambda embed_dim, hidden: BatchFirst(nn.RNN(embed_dim, hidden, batch_first=True)),
-    "lstm": lambda embed_dim, hidden: BatchFirst(nn.LSTM(embed_dim, hidden, batch_first=True)),
-    "gru": lambda embed_dim, hidden: BatchFirst(nn.GRU(embed_dim, hidden, batch_first=True)),
+REFERENCE_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {  # the report's own layers, by architecture
+    "rnn": lambda embed_dim, hidden: nn.RNN(embed_dim, hidden, batch_first=True),
+    "lstm": lambda embed_dim, hidden: nn.LSTM(embed_dim, hidden, batch_first=True),
+    "gru": lambda embed_dim, hidden: nn.GRU(embed_dim, hidden, batch_first=True),
     "rnn_manual": NaiveRNN,
     "lstm_manual": NaiveLSTM,
     "gru_manual": NaiveGRU,
 }
-
-
-def reference_layer(arch: str, embed_dim: int, hidden: int) -> nn.Module:
-    """The report's layer for `arch`, or the registered one run batch first if the report did not have it."""
-    if arch in REFERENCE_LAYERS:
-        return REFERENCE_LAYERS[arch](embed_dim, hidden)
-    return TimeMajor(architectures.load(arch).layer(embed_dim, hidden))
 
 
 class ReferenceClassifier(nn.Module):
@@ -130,14 +80,20 @@ class ReferenceClassifier(nn.Module):
     def __init__(self, arch: str, vocab_size: int, embed_dim: int, hidden: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.recurrent = reference_layer(arch, embed_dim, hidden)
+        self.time_major = arch not in REFERENCE_LAYERS  # the registered layer of an architecture the report lacked
+        build = architectures.load(arch).layer if self.time_major else REFERENCE_LAYERS[arch]
+        self.recurrent = build(embed_dim, hidden)
         self.linear1 = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(0.5)
         self.linear2 = nn.Linear(hidden, 2)
 
     def forward(self, ids: Tensor) -> Tensor:
         """ids (B, T) -> logits (B, 2)."""
-        states = self.recurrent(self.embedding(ids)).mean(dim=1)
+        x = self.embedding(ids)
+        if self.time_major:
+            states = self.recurrent(x.transpose(0, 1)).mean(dim=0)
+        else:
+            states = self.recurrent(x)[0].mean(dim=1)
         return self.linear2(self.dropout(F.relu(self.linear1(states))))
 
 
@@ -164,10 +120,7 @@ def reference_train_epoch(
 
 @torch.no_grad()
 def reference_accuracy(model: nn.Module, data: list[tuple[Tensor, Tensor]], device: torch.device) -> float:
-    """The report's test loop: accuracy over (ids, labels) batches, under torch.no_grad."""
+    """The report's test loop: accuracy over (ids, labels) batches."""
     model.eval()
-    correct, seen = 0, 0
-    for ids, labels in data:
-        correct += int((model(ids.to(device)).argmax(dim=1) == labels.to(device)).sum())
-        seen += len(labels)
-    return correct / seen
+    correct = sum(int((model(ids.to(device)).argmax(dim=1) == labels.to(device)).sum()) for ids, labels in data)
+    return correct / sum(len(labels) for _, labels in data)

@@ -1,13 +1,8 @@
-"""Timing one training epoch and one evaluation pass of an architecture, in the project's code or the report's loop.
+"""Timing one training epoch and one evaluation pass of each architecture, in the project's code and the report's loop.
 
-Every loop is built and warmed up first (one batch; on a GPU the project's loops a whole epoch and pass, so
-that every batch shape's CUDA graph is captured before the clock runs); then `repeats` rounds each time every loop once,
-one after another (project and reference, hand-written layer and twin, side by side in every round), so
-that a drift of the machine lands on all of them alike. The median is kept, with every run's time, and
-the ratios come with the spread of their per-round values. An epoch's time includes making its batches, as stages/train.py's epoch_seconds does. The
-project's loop runs with deterministic algorithms on, as stages/train.py sets them, the reference loop
-with them off. Tokens are real tokens (the sum of the reviews' lengths, padding excluded), counted
-the same for both loops.
+Every loop is built and warmed up first; then `repeats` rounds each time every loop once, one after another, so
+that a drift of the machine lands on all alike. An epoch's time includes making its batches, as stages/train.py's
+does. Tokens are real tokens (the reviews' lengths, padding excluded), the same count for both loops.
 """
 
 import statistics
@@ -27,7 +22,7 @@ from imdb_rnn.training.data import batches
 from imdb_rnn.training.loops import EVAL_BATCH_SIZE, predict, train_epoch
 
 SEED = 0
-GOALS = {"cpu": 1.0, "cuda": 3.0}  # the most a manual layer's epoch may take, in times its torch twin's (issue 20)
+GOALS = {"cpu": 1.0, "cuda": 3.0}  # the most a hand-written layer's epoch may take, in times its torch twin's
 
 
 @dataclass(frozen=True)
@@ -46,38 +41,39 @@ class Setup:
 Loops = tuple[Callable[[], object], Callable[[], object]]  # (one training epoch, one evaluation pass)
 
 
-def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
-    """A fresh project model (masked_mean pooling, Adam, cross-entropy), warmed up; its training and evaluation.
-
-    Training is `imdb_rnn.training.loops.train_epoch` on `imdb_rnn.training.data.batches` (reviews of similar length, each
-    batch cut to its longest review); evaluation is `imdb_rnn.training.loops.predict` on batches of
-    EVAL_BATCH_SIZE, as stages/train.py does.
-    """
+def project_model(arch: str, vocab_size: int, setup: Setup) -> tuple[SentimentClassifier, torch.optim.Optimizer]:
+    """A project model from seed SEED (masked_mean pooling) on the device, and its Adam optimizer."""
     torch.manual_seed(SEED)
     config = ModelConfig(arch, vocab_size, setup.embed_dim, setup.hidden, pooling="masked_mean")
     model = SentimentClassifier(config).to(setup.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+    return model, torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+
+
+def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
+    """A project model trained (cross-entropy) and evaluated as stages/train.py does.
+
+    Warmed up with one batch, or on a GPU a whole epoch and pass: the hand-written layers capture a CUDA graph per
+    batch shape at its first use (imdb_rnn/training/bptt.py), which one batch would leave to the timed rounds.
+    """
+    model, optimizer = project_model(arch, vocab_size, setup)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = batches(split, EVAL_BATCH_SIZE, trim=True)
 
-    def train() -> object:
-        data = batches(split, setup.batch_size, trim=True, generator=order)
-        return train_epoch(model, data, F.cross_entropy, optimizer, setup.device, arch)
+    def train(data: dict[str, Tensor] = split, generator: torch.Generator | None = order) -> object:
+        batched = batches(data, setup.batch_size, trim=True, generator=generator)
+        return train_epoch(model, batched, F.cross_entropy, optimizer, setup.device, arch)
 
-    def evaluate() -> object:
-        return predict(model, eval_batches, setup.device)
+    def evaluate(data: list = eval_batches) -> object:
+        return predict(model, data, setup.device)
 
-    # On a GPU a whole epoch and pass: the hand-written layers capture one CUDA graph per batch shape at
-    # its first use (imdb_rnn/training/bptt.py), which one batch would leave to the timed rounds.
     whole = setup.device.type == "cuda"
-    warm_up = split if whole else {key: tensor[: setup.batch_size] for key, tensor in split.items()}
-    train_epoch(model, batches(warm_up, setup.batch_size, trim=True), F.cross_entropy, optimizer, setup.device, arch)
-    predict(model, eval_batches if whole else eval_batches[:1], setup.device)
+    train(split if whole else {key: tensor[: setup.batch_size] for key, tensor in split.items()}, None)
+    evaluate(eval_batches if whole else eval_batches[:1])
     return train, evaluate
 
 
 def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
-    """A fresh model of the report's (bench/reference.py), warmed up; its training and evaluation."""
+    """A model of the report's (bench/reference.py), warmed up with one batch; its training and evaluation."""
     torch.manual_seed(SEED)
     model = ReferenceClassifier(arch, vocab_size, setup.embed_dim, setup.hidden).to(setup.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
@@ -86,15 +82,14 @@ def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup:
         zip(split["ids"].long().split(setup.batch_size), split["labels"].split(setup.batch_size), strict=True)
     )
 
-    def train() -> object:
-        return reference_train_epoch(model, split, setup.batch_size, optimizer, setup.device, order)
+    def train(data: dict[str, Tensor] = split) -> object:
+        return reference_train_epoch(model, data, setup.batch_size, optimizer, setup.device, order)
 
-    def evaluate() -> object:
-        return reference_accuracy(model, eval_batches, setup.device)
+    def evaluate(data: list = eval_batches) -> object:
+        return reference_accuracy(model, data, setup.device)
 
-    first = {key: tensor[: setup.batch_size] for key, tensor in split.items()}
-    reference_train_epoch(model, first, setup.batch_size, optimizer, setup.device, order)
-    reference_accuracy(model, eval_batches[:1], setup.device)
+    train({key: tensor[: setup.batch_size] for key, tensor in split.items()})
+    evaluate(eval_batches[:1])
     return train, evaluate
 
 
@@ -117,51 +112,37 @@ def timed(run: Callable[[], object], device: torch.device) -> float:
 
 @contextmanager
 def deterministic(on: bool) -> Iterator[None]:
-    """Deterministic algorithms on or off (warn only) inside the block, the previous setting restored after."""
-    before, warn_only = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-    )
+    """Deterministic algorithms on (as stages/train.py trains) or off (as the report's loop ran), warn only, inside
+    the block; the previous setting after it."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(on, warn_only=True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
 def measure(archs: list[str], split: dict[str, Tensor], vocab_size: int, setup: Setup) -> list[dict]:
-    """Train-epoch and evaluation times and tokens/s of every arch in every mode (a key of LOOPS), interleaved.
-
-    stages/train.py trains with deterministic algorithms on, so the project's loops run so; the report's
-    loop had them off.
-    """
+    """Per arch and mode (a key of LOOPS): the median train-epoch and evaluation seconds, every round's, tokens/s."""
     loops = {}
     for arch in archs:
         for mode, build in LOOPS.items():
             with deterministic(mode == "project"):
                 loops[arch, mode] = build(arch, split, vocab_size, setup)
-    runs: dict[tuple[str, str], tuple[list[float], list[float]]] = {key: ([], []) for key in loops}
+    runs: dict[tuple[str, str], dict[str, list[float]]] = {key: {"train": [], "eval": []} for key in loops}
     for _ in range(setup.repeats):
         for (arch, mode), (train, evaluate) in loops.items():
             with deterministic(mode == "project"):
-                runs[arch, mode][0].append(timed(train, setup.device))
-                runs[arch, mode][1].append(timed(evaluate, setup.device))
+                runs[arch, mode]["train"].append(timed(train, setup.device))
+                runs[arch, mode]["eval"].append(timed(evaluate, setup.device))
     tokens = int(split["lengths"].sum())
     results = []
-    for (arch, mode), (train_runs, eval_runs) in runs.items():
-        train_seconds, eval_seconds = statistics.median(train_runs), statistics.median(eval_runs)
-        results.append(
-            {
-                "arch": arch,
-                "mode": mode,
-                "train_seconds": train_seconds,
-                "train_tokens_per_s": tokens / train_seconds,
-                "eval_seconds": eval_seconds,
-                "eval_tokens_per_s": tokens / eval_seconds,
-                "train_seconds_runs": train_runs,
-                "eval_seconds_runs": eval_runs,
-            }
-        )
+    for (arch, mode), seconds in runs.items():
+        result = {"arch": arch, "mode": mode}
+        for part, values in seconds.items():
+            median = statistics.median(values)
+            result |= {f"{part}_seconds": median, f"{part}_tokens_per_s": tokens / median}
+        results.append(result | {f"{part}_seconds_runs": values for part, values in seconds.items()})
     return results
 
 
@@ -178,9 +159,8 @@ def compare(slow: dict, fast: dict) -> dict:
 def ratios(results: list[dict], device: torch.device) -> tuple[list[dict], list[dict]]:
     """From measure's results: (manual / torch time of the project's code, with the goal; reference / project time).
 
-    A hand-written layer is compared with its twin (the torch layer it must match) when both were
-    measured, and meets the goal when it trains and evaluates within it; reference / project is the
-    speedup of the project's code over the report's loop.
+    A hand-written layer is compared with its twin when both were measured, and meets the goal when it trains and
+    evaluates within it; reference / project is the speedup of the project's code over the report's loop.
     """
     found = {(result["arch"], result["mode"]): result for result in results}
     archs = dict.fromkeys(result["arch"] for result in results)

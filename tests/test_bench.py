@@ -1,21 +1,25 @@
-"""bench/: the report's reference layers, the reviews timed on, the ratios from timings, and `python -m bench.speed`.
+"""bench/: the report's reference layers, the reviews timed on, the ratios from timings, `python -m bench.speed`,
+the GPU script's steps on the CPU, and the reproducibility check's comparison.
 
-No real timing is asserted: the ratios are checked on made-up timings, the command on a few dozen
-tiny random reviews.
+No real timing is asserted: the ratios are checked on made-up timings, the commands on tiny data.
 """
 
+import io
 import json
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
-from conftest import PROJECT, run_command
+import yaml
+from conftest import PROJECT, run_command, write_run
 
-from bench import gpu, reference, speed, timing
+from bench import gpu, reference, reproducibility, speed, timing
+from bench.clones import run_in
 from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
-from imdb_rnn import architectures
-from imdb_rnn.core.common import StageError
+from imdb_rnn.analysis.aggregated import pack_correct
+from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.params import load_params
 from imdb_rnn.core.paths import PARAMS_FILE, PROCESSED_DIR, VOCAB_FILE
 from imdb_rnn.training.data import load_split, load_vocab
@@ -89,11 +93,6 @@ def test_a_changed_timing_changes_its_ratio_only(key, train, evaluation, expecte
     assert found["train_ratio"] == expected and found["meets_goal"] == meets_goal
 
 
-def test_the_goal_on_a_gpu_is_three_times():
-    (found,), _ = timing.ratios(timings(TRAIN, EVAL), torch.device("cuda"))
-    assert found["goal"] == 3.0 and found["meets_goal"]
-
-
 def test_a_manual_layer_without_its_twin_measured_has_no_ratio():
     train = {key: value for key, value in TRAIN.items() if key[0] == "lstm_manual"}
     manual_vs_torch, reference_vs_project = timing.ratios(timings(train, EVAL), CPU)
@@ -165,17 +164,20 @@ def test_the_reports_naive_cells_compute_torchs_layer(naive, layer, gates):
     cell, twin = naive(3, 4), layer(3, 4, batch_first=True)
     copy_weights(cell, twin, gates)
     x = torch.randn(2, 5, 3)
-    torch.testing.assert_close(cell(x), twin(x)[0], atol=1e-6, rtol=0)
+    states, last = cell(x)
+    torch.testing.assert_close(states, twin(x)[0], atol=1e-6, rtol=0)
+    assert torch.equal(last, states[:, -1])
 
 
-def test_an_architecture_the_report_did_not_have_runs_its_registered_layer_batch_first(monkeypatch):
+def test_an_architecture_the_report_did_not_have_runs_its_registered_layer_time_major(monkeypatch):
+    ids = torch.randint(0, 20, (3, 7))
+    torch.manual_seed(0)
+    report = reference.ReferenceClassifier("gru", 20, 4, 5).eval()  # torch's nn.GRU, batch first
     monkeypatch.delitem(reference.REFERENCE_LAYERS, "gru")
-    layer = reference.reference_layer("gru", 3, 4)
-    assert isinstance(layer.layer, architectures.load("gru").layer)
-    x = torch.randn(2, 5, 3)  # (B, T, E)
-    out = layer(x)
-    assert out.shape == (2, 5, 4)
-    torch.testing.assert_close(out[1, 3], layer.layer(x.transpose(0, 1))[3, 1])
+    torch.manual_seed(0)
+    registered = reference.ReferenceClassifier("gru", 20, 4, 5).eval()  # the project's time-major layer
+    assert registered.time_major and not report.time_major
+    torch.testing.assert_close(registered(ids), report(ids))
 
 
 def test_synthetic_reviews_are_right_padded_with_lengths_around_imdbs_median():
@@ -241,21 +243,79 @@ def test_the_module_prints_tables(tmp_path):
     assert "manual / torch" in output and "reference / project" in output and "train_range" in output
 
 
-def test_the_gpu_script_runs_its_cpu_parts_without_a_gpu_and_says_what_it_skipped(tokenized, tmp_path):
+def test_the_gpu_script_runs_its_steps_on_the_cpu_through_dvc_and_says_no_gpu(reproduced, tmp_path):
     out = tmp_path / "gpu-out"
-    gpu.main([str(out), "--cpu", "--data", str(tokenized / PROCESSED_DIR), "--epochs", "1", "--cpu-reviews", "16"])
+    command = [sys.executable, "-m", "bench.gpu", str(out), "--device", "cpu", "--project", str(reproduced)]
+    run_command([*command, "--epochs", "1", "--repeat-arch", "lstm_manual"], PROJECT)
     report = json.loads((out / "gpu.json").read_text())
-    assert report["machine"]["device"] == "cpu" and "no CUDA GPU used" in report["skipped"][0]
-    assert [row["arch"] for row in report["pipeline"]] == ["rnn", "lstm", "gru", "lstm_manual"]  # params.yaml's
-    assert all(0 <= row["test_acc"] <= 1 and row["train_seconds"] > 0 for row in report["pipeline"])
-    assert report["determinism"] == {"arch": "lstm", "identical": True, "max_abs_difference": 0.0}
+    assert report["machine"]["device"] == "cpu" and report["identical"]
+    assert [row["arch"] for row in report["pipeline"]] == ["rnn", "lstm_manual"]  # the tiny project's archs
+    assert all(0 <= row["test_acc"] <= 1 and row["dvc_repro_seconds"] > 0 for row in report["pipeline"])
     assert report["speed"]["config"]["data"] == "synthetic" and report["speed"]["manual_vs_torch"]
-    assert report["environment"] == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
     page = (out / "gpu.md").read_text()
-    assert "**Skipped:** no CUDA GPU used" in page and "| lstm_manual |" in page and "identical weights" in page
+    assert "**No GPU**" in page and "| lstm_manual |" in page and "trained twice: identical model files" in page
+    assert not list(reproduced.parent.glob("bench-clone.*")) and not list(tmp_path.glob("bench-*"))  # removed
 
 
-def test_the_gpu_script_names_a_repeat_arch_outside_params(tokenized, tmp_path):
-    with pytest.raises(StageError, match="--repeat-arch 'nope' is not in params.yaml's archs"):
-        gpu.main([str(tmp_path / "out"), "--cpu", "--data", str(tokenized / PROCESSED_DIR), "--repeat-arch", "nope"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--repeat-arch", "nope"], "--repeat-arch 'nope' is not in params.yaml's archs"),
+        (["--project", "."], "no tokenized data in data/processed"),
+    ],
+)
+def test_the_gpu_script_refuses_bad_options_by_name(reproduced, tmp_path, monkeypatch, options, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StageError, match=message):
+        gpu.main([str(tmp_path / "out"), "--device", "cpu", "--project", str(reproduced), *options])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_command_in_a_clone_says_so_with_its_output(tmp_path):
+    failing = [sys.executable, "-c", "import sys; print('the stage broke'); sys.exit(3)"]
+    with pytest.raises(StageError, match=r"failed in a clone \(3\):\nthe stage broke"):
+        run_in(tmp_path, failing)
+
+
+def study_of(right: dict[str, np.ndarray]) -> bytes:
+    """A correct.npz's bytes whose seed 0 of each arch has `right` at both epochs."""
+    runs = {arch: {0: {"test_acc": correct, "final_test_acc": correct}} for arch, correct in right.items()}
+    saved = io.BytesIO()
+    np.savez_compressed(saved, **pack_correct({"": runs}))
+    return saved.getvalue()
+
+
+@pytest.fixture
+def regenerated(tmp_path):
+    """A clone's seed-0 runs of rnn and gru, made up, and their results per review."""
+    (tmp_path / PARAMS_FILE).write_text(yaml.safe_dump({"archs": ["rnn", "gru"]}))
+    right = {arch: np.random.default_rng(index).random(50) < 0.8 for index, arch in enumerate(["rnn", "gru"])}
+    for arch, correct in right.items():
+        write_run(tmp_path, arch, 0, correct={"best": correct, "last": correct})
+    return tmp_path, right
+
+
+def test_the_check_passes_when_every_review_is_identical(regenerated, capsys):
+    clone, right = regenerated
+    run_stage(lambda: reproducibility.compare(clone, study_of(right)))
+    assert capsys.readouterr().out.splitlines() == [
+        f"{arch} seed 0: best-validation epoch: identical; last epoch: identical" for arch in ("rnn", "gru")
+    ]
+
+
+def test_the_check_exits_1_on_one_review_that_differs(regenerated, capsys):
+    clone, right = regenerated
+    changed = right["gru"].copy()
+    changed[7] = not changed[7]
+    with pytest.raises(SystemExit) as exit_status:
+        run_stage(lambda: reproducibility.compare(clone, study_of({**right, "gru": changed})))
+    assert exit_status.value.code == 1
+    out, err = capsys.readouterr()
+    assert "gru seed 0: best-validation epoch: 1 of 50 reviews differ; last epoch: 1 of 50 reviews differ" in out
+    assert "rnn seed 0: best-validation epoch: identical" in out and "does not reproduce" in err
+
+
+def test_the_check_names_a_run_the_committed_study_lacks(regenerated):
+    clone, right = regenerated
+    with pytest.raises(StageError, match="the committed study has no gru seed 0"):
+        reproducibility.compare(clone, study_of({"rnn": right["rnn"]}))
