@@ -2,7 +2,8 @@
 
     python -m stages.plot
 
-Reads what the aggregate stage wrote (the curves' statistics and the estimates), and writes plots/:
+Reads what the aggregate stage wrote (the curves' statistics and the estimates) and the report's
+figures (claims.yaml), and writes plots/:
 
 - accuracy.png, loss.png: the mean over seeds per epoch with its 95% band, train dashed and
   validation solid, one colour per architecture;
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from imdb_rnn.analysis import aggregated, published
+from imdb_rnn.analysis import aggregated, claims
 from imdb_rnn.analysis.stats import CONFIDENCE
 from imdb_rnn.core.common import atomic_output, run_stage
 from imdb_rnn.core.epochs import EPOCHS
@@ -57,16 +58,17 @@ def colours(archs: list[str]) -> dict[str, str]:
     return {arch: f"C{index}" for index, arch in enumerate(archs)}
 
 
-def test_accuracy_table(estimates: dict, archs: list[str]) -> pd.DataFrame:
-    """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n, from estimates.json."""
+def test_accuracy_table(estimates: dict, archs: list[str], reported: dict[str, float]) -> pd.DataFrame:
+    """Per arch and measure: test accuracy (mean), its 95% interval (NaN if absent) and n, from estimates.json;
+    and the report's figure (`reported`, one run) where it gave one."""
     rows = []
     for arch in archs:
         for epoch in EPOCHS:
             stats = estimates[arch][epoch.key]
             low, high = (math.nan if stats[end] is None else stats[end] for end in ("low", "high"))
             rows.append([arch, epoch.label, stats["mean"], low, high, estimates[arch]["n"]])
-        if arch in published.TEST_ACCURACY:
-            rows.append([arch, REPORT_MEASURE, published.TEST_ACCURACY[arch], math.nan, math.nan, 1])
+        if arch in reported:
+            rows.append([arch, REPORT_MEASURE, reported[arch], math.nan, math.nan, 1])
     return pd.DataFrame(rows, columns=["arch", "measure", "test_acc", "low", "high", "n"])
 
 
@@ -130,8 +132,9 @@ def test_accuracy_figure(table: pd.DataFrame, params: Params) -> Figure:
 
 def main() -> None:
     params = load_params(Params)
+    reported = claims.load_claims().report.test_accuracy
     curves = aggregated.curves()
-    test_accuracy = test_accuracy_table(aggregated.estimates(), params.archs)
+    test_accuracy = test_accuracy_table(aggregated.estimates(), params.archs, reported)
     figures = {
         "accuracy.png": curve_figure(curves, "acc", "Accuracy", params),
         "loss.png": curve_figure(curves, "loss", "Loss", params),

@@ -5,9 +5,10 @@
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
 epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
 count in the means). Then the paired differences between architectures and the verdict on each claim
-of the report (imdb_rnn/analysis/published.py), both at each epoch, raw and after Holm–Bonferroni; every run,
-the setup (data, device, params) and the figures. The estimates are those the aggregate stage wrote;
-the verdicts are imdb_rnn/analysis/significance.py's; this module renders them into stages/results.md.jinja.
+of the report (claims.yaml, imdb_rnn/analysis/claims.py), both at each epoch, raw and after
+Holm–Bonferroni, and what each verdict tests; every run, the setup (data, device, params) and the
+figures. The estimates are those the aggregate stage wrote; the verdicts and their wording are
+imdb_rnn/verdicts.py's; this module renders them into stages/results.md.jinja.
 """
 
 from pathlib import Path
@@ -17,8 +18,10 @@ import pandas as pd
 import yaml
 from pydantic import Field
 
-from imdb_rnn.analysis import aggregated, published, significance, stats
-from imdb_rnn.analysis.significance import Claim
+from imdb_rnn import verdicts
+from imdb_rnn.analysis import aggregated, claims, stats
+from imdb_rnn.analysis.claims import Claim
+from imdb_rnn.analysis.formatting import margin_text, points, points_interval, standard_errors
 from imdb_rnn.core.common import atomic_output, read_json, run_stage
 from imdb_rnn.core.epochs import BEST, LAST, Epoch
 from imdb_rnn.core.params import StageParams, load_params
@@ -63,21 +66,22 @@ def accuracy_interval(result: stats.Estimate) -> str:
 
 def difference_text(base: str, other: str, result: stats.Estimate, equivalence: bool = False) -> str:
     """`other − base = +x [95%] (90% [..] for an equivalence; SE seed s, test t)`, in points."""
-    text = f"{other} − {base} = {significance.points(result.mean)} {significance.points_interval(result.interval())}"
+    text = f"{other} − {base} = {points(result.mean)} {points_interval(result.interval())}"
     if equivalence and result.interval() is not None:
-        text += f", {EQUIVALENCE:.0%} {significance.points_interval(result.interval(EQUIVALENCE))}"
-    return f"{text} ({significance.standard_errors(result)})"
+        text += f", {EQUIVALENCE:.0%} {points_interval(result.interval(EQUIVALENCE))}"
+    return f"{text} ({standard_errors(result)})"
 
 
-def architecture_table(estimates: dict, archs: list[str]) -> pd.DataFrame:
+def architecture_table(estimates: dict, archs: list[str], reported_accuracy: dict[str, float]) -> pd.DataFrame:
+    """Per architecture: n, both epochs' mean, interval and standard errors, the report's figure, diverged runs."""
     rows = []
     for arch in archs:
-        reported = published.TEST_ACCURACY.get(arch)
+        reported = reported_accuracy.get(arch)
         row = {"arch": arch, "seeds": estimates[arch]["n"]}
         for epoch in (BEST, LAST):
             result = aggregated.estimate(estimates, arch, epoch.key)
             row[f"{epoch.label}: mean [95% CI]"] = accuracy_interval(result)
-            row[f"{epoch.label}: SE (points)"] = significance.standard_errors(result)
+            row[f"{epoch.label}: SE (points)"] = standard_errors(result)
         row["the report (last epoch, 1 run)"] = "-" if reported is None else f"{reported:.4f}"
         row["diverged"] = f"{estimates[arch]['diverged']} of {estimates[arch]['n']}"
         rows.append(row)
@@ -86,42 +90,39 @@ def architecture_table(estimates: dict, archs: list[str]) -> pd.DataFrame:
 
 def difference_table(estimates: dict, archs: list[str], epoch: Epoch) -> pd.DataFrame:
     """Every pair's difference at `epoch`, its direction verdict raw and after Holm over the pairs."""
-    pairs = [(base, other) for index, base in enumerate(archs) for other in archs[index + 1 :]]
+    pairs = claims.pairs(archs)
     results = [aggregated.difference(estimates, base, other, epoch.key) for base, other in pairs]
-    verdicts = significance.judge_differences(
+    judged = verdicts.judge_differences(
         [(base, other, result) for (base, other), result in zip(pairs, results, strict=True)]
     )
     rows = [
         {
             "difference": f"{other} − {base}",
             "n paired": result.n,
-            "mean (points)": significance.points(result.mean),
-            "95% interval (points)": significance.points_interval(result.interval()),
-            "SE (points)": significance.standard_errors(result),
+            "mean (points)": points(result.mean),
+            "95% interval (points)": points_interval(result.interval()),
+            "SE (points)": standard_errors(result),
             "verdict": verdict.raw,
             f"after Holm ({verdict.family} tests)": verdict.corrected,
         }
-        for (base, other), result, verdict in zip(pairs, results, verdicts, strict=True)
+        for (base, other), result, verdict in zip(pairs, results, judged, strict=True)
     ]
     return pd.DataFrame(rows)
 
 
-def judged_claims(archs: list[str]) -> list[Claim]:
-    """The report's architecture claims about these archs."""
-    return [claim for claim in published.ARCHITECTURE_CLAIMS if set(claim.archs) <= set(archs)]
-
-
 def claim_estimates(claim: Claim, estimates: dict, epoch: Epoch) -> list[stats.Estimate]:
-    """What a claim is judged on: one architecture's accuracy, or its pairs' differences."""
-    if claim.kind in ("above", "below"):
-        return [aggregated.estimate(estimates, claim.archs[0], epoch.key)]
-    return [aggregated.difference(estimates, base, other, epoch.key) for base, other in claim.pairs()]
+    """What a claim is judged on (claims.judged_on), from estimates.json at `epoch`."""
+    return claims.judged_on(
+        claim,
+        lambda base, other: aggregated.difference(estimates, base, other, epoch.key),
+        lambda arch: aggregated.estimate(estimates, arch, epoch.key),
+    )
 
 
 def claim_evidence(claim: Claim, found: list[stats.Estimate]) -> tuple[int, str]:
     """n and the estimate(s) a claim is judged on, in words."""
     if claim.kind in ("above", "below"):
-        text = f"{claim.archs[0]} {accuracy_interval(found[0])} ({significance.standard_errors(found[0])})"
+        text = f"{claim.archs[0]} {accuracy_interval(found[0])} ({standard_errors(found[0])})"
         return found[0].n, f"{text} against {claim.threshold}"
     text = "; ".join(
         difference_text(base, other, result, equivalence=claim.kind == "same")
@@ -130,44 +131,31 @@ def claim_evidence(claim: Claim, found: list[stats.Estimate]) -> tuple[int, str]
     return min(result.n for result in found), text
 
 
-def claims_table(claims: list[Claim], found: list[list[stats.Estimate]], verdicts: list) -> pd.DataFrame:
+def claims_table(
+    judged: list[Claim], found: list[list[stats.Estimate]], margin: float, judged_verdicts: list
+) -> pd.DataFrame:
     rows = []
-    for claim, estimates, verdict in zip(claims, found, verdicts, strict=True):
+    for claim, estimates, verdict in zip(judged, found, judged_verdicts, strict=True):
         n, evidence = claim_evidence(claim, estimates)
         rows.append(
             {
                 "the report's claim": claim.text,
                 "n": n,
                 "estimate, 95% interval in points (SE by source)": evidence,
+                "tested": verdicts.tested(claim, margin),
                 "verdict": verdict.raw,
                 f"after Holm ({verdict.family} claims)": verdict.corrected,
-                "margin": verdict.sensitive or "-",
+                "margin": verdict.margin_effect or "-",
             }
         )
     return pd.DataFrame(rows)
 
 
-def dependencies(claims: list[Claim], verdicts: dict[Epoch, list[significance.Verdict]]) -> list[str]:
+def dependencies(judged: list[Claim], by_epoch: dict[Epoch, list[verdicts.Verdict]]) -> list[str]:
     """The claims whose verdict changes with the protocol, the correction or the margin, in words."""
     notes = []
-    for index, claim in enumerate(claims):
-        by_label = {epoch.label: verdicts[epoch][index] for epoch in PROTOCOLS}
-        changes = []
-        if len({(verdict.raw, verdict.corrected) for verdict in by_label.values()}) > 1:
-            changes.append(
-                "the protocol: "
-                + "; ".join(
-                    f"{label}: {verdict.raw} (after Holm: {verdict.corrected})" for label, verdict in by_label.items()
-                )
-            )
-        changes += [
-            f"the correction ({label}): {verdict.raw}, after Holm {verdict.corrected}"
-            for label, verdict in by_label.items()
-            if verdict.flips
-        ]
-        changes += [
-            f"the margin ({label}): {verdict.sensitive}" for label, verdict in by_label.items() if verdict.sensitive
-        ]
+    for index, claim in enumerate(judged):
+        changes = verdicts.dependence({epoch.label: by_epoch[epoch][index] for epoch in PROTOCOLS})
         if changes:
             notes.append(f"- *{claim.text}* depends on " + "; ".join(changes) + ".")
     return notes
@@ -208,7 +196,7 @@ def by_protocol(title: str, tables: dict[Epoch, pd.DataFrame]) -> str:
     return "\n\n".join(f"### {title}, {epoch.label}\n\n{markdown(table)}" for epoch, table in tables.items())
 
 
-def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict) -> str:
+def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict, original: claims.Report) -> str:
     """The report's markdown: the template filled with the tables and verdicts."""
     margin = params.equivalence_margin
     differences = claim_tables = notes = None
@@ -216,23 +204,24 @@ def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict)
         differences = by_protocol(
             "Differences", {epoch: difference_table(estimates, params.archs, epoch) for epoch in PROTOCOLS}
         )
-    claims = judged_claims(params.archs)
-    if claims:
-        found = {epoch: [claim_estimates(claim, estimates, epoch) for claim in claims] for epoch in PROTOCOLS}
-        verdicts = {epoch: significance.judge_claims(claims, found[epoch], margin) for epoch in PROTOCOLS}
+    judged = original.claims_about(params.archs)
+    if judged:
+        found = {epoch: [claim_estimates(claim, estimates, epoch) for claim in judged] for epoch in PROTOCOLS}
+        by_epoch = {epoch: verdicts.judge_claims(judged, found[epoch], margin) for epoch in PROTOCOLS}
         claim_tables = by_protocol(
-            "Claims", {epoch: claims_table(claims, found[epoch], verdicts[epoch]) for epoch in PROTOCOLS}
+            "Claims", {epoch: claims_table(judged, found[epoch], margin, by_epoch[epoch]) for epoch in PROTOCOLS}
         )
-        notes = "\n".join(dependencies(claims, verdicts))
+        notes = "\n".join(dependencies(judged, by_epoch))
+    thresholds = sorted({claim.threshold for claim in judged if claim.threshold is not None})
     template = jinja2.Template(TEMPLATE.read_text(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     return template.render(
         params=params,
         seeds=", ".join(map(str, params.seeds)),
-        architectures=markdown(architecture_table(estimates, params.archs)),
+        architectures=markdown(architecture_table(estimates, params.archs, original.test_accuracy)),
         differences=differences,
-        margin=significance.margin_text(margin),
+        margin=margin_text(margin),
         equivalence=f"{EQUIVALENCE:.0%}",
-        threshold=published.THRESHOLD,
+        thresholds=" or ".join(map(str, thresholds)),
         claims=claim_tables,
         notes=notes,
         runs=markdown(per_run),
@@ -245,10 +234,11 @@ def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict)
 
 def main() -> None:
     params = load_params(Params)
+    original = claims.load_claims().report
     per_run = runs_table(params.archs, params.seeds)
     source = read_json(DATA_SOURCE_FILE, "download")
     with atomic_output(REPORT_FILE) as staged:
-        staged.write_text(render(params, aggregated.estimates(), per_run, source))
+        staged.write_text(render(params, aggregated.estimates(), per_run, source, original))
     print(f"report: {', '.join(params.archs)} x {len(params.seeds)} seeds -> {REPORT_FILE}")
 
 

@@ -76,3 +76,9 @@ def test_an_edit_reruns_exactly_what_depends_on_the_module(pipeline, module, mon
     root, repo = pipeline
     monkeypatch.chdir(root)  # DVC names stages relative to the working directory
     assert changed_stages(root, repo, module) == should_rerun(module)
+
+
+def test_an_edit_of_claims_yaml_reruns_the_plot_and_the_report(pipeline, monkeypatch):
+    root, repo = pipeline
+    monkeypatch.chdir(root)
+    assert changed_stages(root, repo, "claims.yaml") == {"plot", "report"}

@@ -99,6 +99,14 @@ def test_the_report_depends_on_its_template():
 
 
 @pytest.mark.parametrize("name", STAGES)
+def test_a_stage_that_imports_the_claims_loader_depends_on_claims_yaml(name):
+    from imdb_rnn.analysis import claims
+
+    reads = "imdb_rnn/analysis/claims.py" in project_imports(stage_module(STAGES[name]))
+    assert (claims.CLAIMS_FILE.as_posix() in STAGES[name]["deps"]) == reads
+
+
+@pytest.mark.parametrize("name", STAGES)
 @pytest.mark.parametrize("arch", architectures.NAMES)
 def test_every_imported_project_module_is_a_dependency(name, arch):
     stage = STAGES[name]

@@ -6,15 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import made_up_correct, set_params, write_run, write_study
+import yaml
+from conftest import PROJECT, made_up_correct, set_params, write_run, write_study
 
-from imdb_rnn.analysis import aggregated, published, significance
+from imdb_rnn import verdicts
+from imdb_rnn.analysis import aggregated, claims
+from imdb_rnn.analysis.formatting import standard_errors
 from imdb_rnn.core import paths
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import DATA_SOURCE_FILE, REPORT_FILE
 from stages import aggregate, report
 
 ARCHIVE_BYTES = b"stands in for the archive"
+PUBLISHED = claims.load_claims(PROJECT / claims.CLAIMS_FILE).report
+CLAIM_TEXTS = {claim.text for claim in PUBLISHED.claims}
 # Per arch and seed, (best-validation, last-epoch) test accuracy. lstm and gru beat rnn by about 2 points;
 # lstm passes 85% at the best-validation epoch only; gru and lstm tie.
 STUDY = {
@@ -76,7 +81,7 @@ def rows(text: str, first_cell: str | None = None) -> list[list[str]]:
 def claims_of(text: str, protocol: str) -> dict[str, list[str]]:
     """The claims table of one protocol: per claim, its cells after the first."""
     part = text.split(f"### Claims, {protocol}\n", 1)[1].split("\n### ", 1)[0]
-    return {row[0]: row[1:] for row in rows(part) if row[0] in {claim.text for claim in published.ARCHITECTURE_CLAIMS}}
+    return {row[0]: row[1:] for row in rows(part) if row[0] in CLAIM_TEXTS}
 
 
 def test_means_and_intervals_of_both_sources_per_arch(study):
@@ -96,9 +101,9 @@ def test_means_and_intervals_of_both_sources_per_arch(study):
     expected = aggregated.estimate(aggregated.estimates(), "lstm", "test_acc")
     low, high = expected.interval()
     assert lstm[:3] == ["lstm", "3", f"0.8650 [{low:.4f}, {high:.4f}]"]
-    assert lstm[3] == significance.standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
+    assert lstm[3] == standard_errors(expected) and lstm[3].startswith("seed 0.32, test 0.")
     assert (
-        lstm[4].startswith("0.8567 [") and lstm[6] == f"{published.TEST_ACCURACY['lstm']:.4f}" and lstm[7] == "0 of 3"
+        lstm[4].startswith("0.8567 [") and lstm[6] == f"{PUBLISHED.test_accuracy['lstm']:.4f}" and lstm[7] == "0 of 3"
     )
 
 
@@ -117,7 +122,7 @@ def test_differences_at_both_epochs_raw_and_after_holm(study):
     (gru_rnn,) = rows(best, "gru − rnn")
     assert gru_rnn[5:] == ["gru better than rnn", "not detectable at this n"]  # raw, and after Holm over 3 pairs
     assert "after Holm (3 tests)" in rows(best)[0]
-    assert rows(best, "gru − lstm")[0][5] == significance.NOT_DETECTABLE
+    assert rows(best, "gru − lstm")[0][5] == verdicts.NOT_DETECTABLE
 
 
 def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
@@ -127,22 +132,40 @@ def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
     assert (
         set(last)
         == set(best)
-        == {claim.text for claim in published.ARCHITECTURE_CLAIMS}
+        == CLAIM_TEXTS
         - {
             "the hand-written LSTM does as well as nn.LSTM"  # lstm_manual did not run
         }
     )
     better = last["LSTM is slightly better than the plain RNN"]
-    assert better[:3] == ["3", "lstm − rnn = +1.70 [+1.20, +2.20] (seed 0.12, test 0.04)", "holds"]
+    assert better[:4] == ["3", "lstm − rnn = +1.70 [+1.20, +2.20] (seed 0.12, test 0.04)", "lstm − rnn > 0", "holds"]
     three = last["the three layers differ little"]
-    assert "gru − lstm = -0.07 [-0.45, +0.31], 90% [" in three[1] and three[2:4] == ["does not hold"] * 2
-    assert best["GRU is slightly better than the plain RNN"][2:4] == ["holds", "not detectable at this n"]
-    assert best["LSTM passes 85% test accuracy"][2] == "holds: above 0.85"
-    assert last["LSTM passes 85% test accuracy"][2] == significance.NOT_DETECTABLE
+    assert "gru − lstm = -0.07 [-0.45, +0.31], 90% [" in three[1] and three[3:5] == ["does not hold"] * 2
+    assert three[2] == "lstm − rnn, gru − rnn, gru − lstm each within ±1 point"
+    assert best["GRU is slightly better than the plain RNN"][3:5] == ["holds", "not detectable at this n"]
+    assert best["LSTM passes 85% test accuracy"][2:4] == ["lstm > 0.85", "holds: above 0.85"]
+    assert last["LSTM passes 85% test accuracy"][3] == verdicts.NOT_DETECTABLE
     notes = text.split("### What the verdicts depend on", 1)[1]
     assert "- *LSTM passes 85% test accuracy* depends on the protocol: last epoch: not detectable at this n" in notes
     (gru,) = [line for line in notes.splitlines() if line.startswith("- *GRU is slightly better than the plain RNN*")]
     assert "the correction (best-validation epoch): holds, after Holm not detectable at this n" in gru
+
+
+def test_a_claim_added_to_claims_yaml_is_judged_and_a_wrong_one_refused(study):
+    written = yaml.safe_load((study / claims.CLAIMS_FILE).read_text())
+    written["report"]["claims"].append({"text": "GRU beats LSTM", "kind": "better", "archs": ["lstm", "gru"]})
+    (study / claims.CLAIMS_FILE).write_text(yaml.safe_dump(written))
+    report.main()
+    part = (study / REPORT_FILE).read_text().split("### Claims, last epoch\n", 1)[1].split("\n### ", 1)[0]
+    (added,) = rows(part, "GRU beats LSTM")
+    assert added[3:5] == ["gru − lstm > 0", verdicts.NOT_DETECTABLE]
+    assert "after Holm (8 claims)" in rows(part)[0]  # 7 of the committed ones (lstm_manual did not run) and this one
+    written["report"]["claims"][-1]["kind"] = "greater"
+    (study / claims.CLAIMS_FILE).write_text(yaml.safe_dump(written))
+    (study / REPORT_FILE).unlink()
+    with pytest.raises(StageError, match="claims.yaml is not a claims file \\(report.claims.8.kind: Input should be"):
+        report.main()
+    assert not (study / REPORT_FILE).exists()
 
 
 def gaining(runs: dict[int, dict[str, np.ndarray]], gains: list[int]) -> dict[int, dict[str, np.ndarray]]:
@@ -163,22 +186,22 @@ def test_differ_little_is_tost_within_the_margin_param(study):
     lstm = made_up_runs("lstm", STUDY["lstm"])
     for seed, correct in gaining(lstm, [5, 3, 2]).items():  # gru − lstm: +0.05, +0.03, +0.02 points
         write_run(study, "gru", seed, correct=correct)
-    claims = claims_of(reported(study), "last epoch")
-    assert claims["LSTM and GRU differ little"][2:5] == ["holds", "holds", "-"]
+    judged = claims_of(reported(study), "last epoch")
+    assert judged["LSTM and GRU differ little"][2:6] == ["gru − lstm within ±1 point", "holds", "holds", "-"]
     set_params(study, equivalence_margin=0.0003)  # ±0.03 points: too narrow to show
-    claims = claims_of(reported(study), "last epoch")
-    assert claims["LSTM and GRU differ little"][2] == significance.NOT_DETECTABLE
-    assert claims["LSTM and GRU differ little"][4].startswith("at ±0.06 points: holds")  # double the margin
+    judged = claims_of(reported(study), "last epoch")
+    assert judged["LSTM and GRU differ little"][2:4] == ["gru − lstm within ±0.03 points", verdicts.NOT_DETECTABLE]
+    assert judged["LSTM and GRU differ little"][5].startswith("at ±0.06 points: holds")  # double the margin
     set_params(study, equivalence_margin=0.01)
     write_runs(study, {"gru": [(0.88, 0.872), (0.885, 0.878), (0.89, 0.881)]})  # about +2 points
-    claims = claims_of(reported(study), "last epoch")
-    assert claims["LSTM and GRU differ little"][2] == "does not hold"
+    judged = claims_of(reported(study), "last epoch")
+    assert judged["LSTM and GRU differ little"][3] == "does not hold"
 
 
 def test_a_mutated_summary_changes_the_verdict(study):
     report.main()
     assert (
-        claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"][2]
+        claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"][3]
         == "holds"
     )
     summary = json.loads((study / paths.ESTIMATES_FILE).read_text())
@@ -187,7 +210,7 @@ def test_a_mutated_summary_changes_the_verdict(study):
     (study / paths.ESTIMATES_FILE).write_text(json.dumps(summary))
     report.main()
     claim = claims_of((study / REPORT_FILE).read_text(), "last epoch")["LSTM is slightly better than the plain RNN"]
-    assert claim[1].startswith("lstm − rnn = -1.70") and claim[2] == "does not hold: the opposite is detectable"
+    assert claim[1].startswith("lstm − rnn = -1.70") and claim[3] == "does not hold: the opposite is detectable"
 
 
 def test_names_with_a_dash_work(project):
@@ -218,8 +241,8 @@ def test_one_seed_has_no_interval_and_no_verdict(project):
     text = reported(project)
     assert rows(text, "lstm")[0][2] == "0.8600 (no interval: one seed)"
     for protocol in ("last epoch", "best-validation epoch"):
-        claims = claims_of(text, protocol)
-        assert claims and all(row[2] == row[3] == significance.NO_INTERVAL for row in claims.values())
+        judged = claims_of(text, protocol)
+        assert judged and all(row[3] == row[4] == verdicts.NO_INTERVAL for row in judged.values())
 
 
 def test_identical_runs_give_no_verdict(project):
@@ -230,7 +253,7 @@ def test_identical_runs_give_no_verdict(project):
             write_run(project, arch, seed, correct={epoch: np.copy(right) for epoch, right in correct.items()})
     write_data_source(project)
     claim = claims_of(reported(project), "last epoch")["the hand-written LSTM does as well as nn.LSTM"]
-    assert claim[1].startswith("lstm_manual − lstm = 0.00 none") and claim[2] == "identical in all 2 runs"
+    assert claim[1].startswith("lstm_manual − lstm = 0.00 none") and claim[3] == "identical in all 2 runs"
 
 
 @pytest.mark.parametrize(
