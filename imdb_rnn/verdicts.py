@@ -18,7 +18,7 @@ reruns the report stage only.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from imdb_rnn.analysis.claims import Claim
+from imdb_rnn.analysis.claims import THRESHOLD_KINDS, Claim
 from imdb_rnn.analysis.formatting import margin_text
 from imdb_rnn.analysis.stats import ALPHA, Estimate
 
@@ -185,7 +185,7 @@ def judge_family(tests_at: Callable[[float], Sequence[Test]], margin: float) -> 
 
 def claim_test(claim: Claim, estimates: Sequence[Estimate], margin: float) -> Test:
     """The test of one claim on its estimates (claims.judged_on) at `margin`."""
-    if claim.kind in ("above", "below"):
+    if claim.kind in THRESHOLD_KINDS:
         return threshold_test(estimates[0], claim.threshold, claim.kind == "above")
     if claim.kind == "same":
         return equivalence_test(estimates, margin)
@@ -197,7 +197,7 @@ def claim_test(claim: Claim, estimates: Sequence[Estimate], margin: float) -> Te
 def tested(claim: Claim, margin: float) -> str:
     """What the verdict on `claim` tests, in words: `lstm − rnn > 0`, `gru − lstm within ±1 point`, `lstm > 0.85`."""
     differences = [f"{other} − {base}" for base, other in claim.pairs()]
-    if claim.kind in ("above", "below"):
+    if claim.kind in THRESHOLD_KINDS:
         return f"{claim.archs[0]} {'>' if claim.kind == 'above' else '<'} {claim.threshold}"
     if claim.kind == "same":
         return f"{', '.join(differences)}{' each' if len(differences) > 1 else ''} within {margin_text(margin)}"

@@ -121,7 +121,7 @@ def claim_estimates(claim: Claim, estimates: dict, epoch: Epoch) -> list[stats.E
 
 def claim_evidence(claim: Claim, found: list[stats.Estimate]) -> tuple[int, str]:
     """n and the estimate(s) a claim is judged on, in words."""
-    if claim.kind in ("above", "below"):
+    if claim.kind in claims.THRESHOLD_KINDS:
         text = f"{claim.archs[0]} {accuracy_interval(found[0])} ({standard_errors(found[0])})"
         return found[0].n, f"{text} against {claim.threshold}"
     text = "; ".join(
