@@ -1,9 +1,6 @@
-"""The report's model and loops, written plainly: the baseline that bench.speed times the project's code against.
-
-Batch first, `Embedding -> recurrent -> mean over all T steps -> Linear -> ReLU -> Dropout -> Linear`, trained on
-random batches at the full padded length, evaluated under torch.no_grad. The `*_manual` architectures get the
-report's naive cells (below); an architecture the report did not have runs its registered layer.
-"""
+"""The report's model, written plainly: the baseline that bench.speed times the project's code against (its loops are
+bench/timing.py's reference_loops). The `*_manual` architectures get the report's naive cells; an architecture the
+report did not have runs its registered layer."""
 
 from collections.abc import Callable
 
@@ -15,9 +12,8 @@ from imdb_rnn import architectures
 
 
 class NaiveCell(nn.Module):
-    """The report's hand-written cells: one nn.Linear per gate on [h_{t-1}, x_t], a Python loop over t, autograd
-    doing the backward. A subclass names its GATES and defines `step(h, c, x_t) -> (h_t, c_t)`, c being the LSTM's
-    cell state (the others carry it unchanged)."""
+    """The report's hand-written cells: one nn.Linear per gate on [h_{t-1}, x_t], a Python loop over t, autograd doing
+    the backward. A subclass names its GATES and defines `step(h, c, x_t) -> (h_t, c_t)` (c: the LSTM's cell state)."""
 
     GATES: tuple[str, ...] = ()
 
@@ -95,32 +91,3 @@ class ReferenceClassifier(nn.Module):
         else:
             states = self.recurrent(x)[0].mean(dim=1)
         return self.linear2(self.dropout(F.relu(self.linear1(states))))
-
-
-def reference_train_epoch(
-    model: nn.Module,
-    split: dict[str, Tensor],
-    batch_size: int,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device,
-    generator: torch.Generator,
-) -> float:
-    """One epoch of the report's loop, random-order batches at full length; returns the mean loss."""
-    model.train()
-    ids, labels = split["ids"], split["labels"]
-    loss_sum = 0.0
-    for rows in torch.randperm(len(labels), generator=generator).split(batch_size):
-        loss = F.cross_entropy(model(ids[rows].long().to(device)), labels[rows].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.item() * len(rows)
-    return loss_sum / len(labels)
-
-
-@torch.no_grad()
-def reference_accuracy(model: nn.Module, data: list[tuple[Tensor, Tensor]], device: torch.device) -> float:
-    """The report's test loop: accuracy over (ids, labels) batches."""
-    model.eval()
-    correct = sum(int((model(ids.to(device)).argmax(dim=1) == labels.to(device)).sum()) for ids, labels in data)
-    return correct / sum(len(labels) for _, labels in data)

@@ -1,8 +1,7 @@
-"""Timing one training epoch and one evaluation pass of each architecture, in the project's code and the report's loop.
+"""One training epoch and one evaluation pass of each architecture, timed in the project's code and the report's loop.
 
-Every loop is built and warmed up first; then `repeats` rounds each time every loop once, one after another, so
-that a drift of the machine lands on all alike. An epoch's time includes making its batches, as stages/train.py's
-does. Tokens are real tokens (the reviews' lengths, padding excluded), the same count for both loops.
+Every loop is built and warmed up first; then each of `repeats` rounds times every loop once, one after another, so
+that a drift of the machine lands on all alike. An epoch's time includes making its batches, as stages/train.py's does.
 """
 
 import statistics
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.reference import ReferenceClassifier, reference_accuracy, reference_train_epoch
+from bench.reference import ReferenceClassifier
 from imdb_rnn import architectures
 from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
 from imdb_rnn.training.data import batches
@@ -50,11 +49,8 @@ def project_model(arch: str, vocab_size: int, setup: Setup) -> tuple[SentimentCl
 
 
 def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
-    """A project model trained (cross-entropy) and evaluated as stages/train.py does.
-
-    Warmed up with one batch, or on a GPU a whole epoch and pass: the hand-written layers capture a CUDA graph per
-    batch shape at its first use (imdb_rnn/training/bptt.py), which one batch would leave to the timed rounds.
-    """
+    """A project model trained (cross-entropy) and evaluated as stages/train.py does. Warmed up with one batch, on a
+    GPU with a whole epoch and pass: the hand-written layers capture a CUDA graph per batch shape at its first use."""
     model, optimizer = project_model(arch, vocab_size, setup)
     order = torch.Generator().manual_seed(SEED)
     eval_batches = batches(split, EVAL_BATCH_SIZE, trim=True)
@@ -73,30 +69,38 @@ def project_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: S
 
 
 def reference_loops(arch: str, split: dict[str, Tensor], vocab_size: int, setup: Setup) -> Loops:
-    """A model of the report's (bench/reference.py), warmed up with one batch; its training and evaluation."""
+    """The report's model (bench/reference.py) and loops, warmed up with one batch: an epoch of random batches at the
+    full padded length, each loss read back; then accuracy under no_grad, in batches of the same size."""
     torch.manual_seed(SEED)
     model = ReferenceClassifier(arch, vocab_size, setup.embed_dim, setup.hidden).to(setup.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
     order = torch.Generator().manual_seed(SEED)
-    eval_batches = list(
-        zip(split["ids"].long().split(setup.batch_size), split["labels"].split(setup.batch_size), strict=True)
-    )
+    ids, labels = split["ids"], split["labels"]
+    eval_batches = list(zip(ids.long().split(setup.batch_size), labels.split(setup.batch_size), strict=True))
 
-    def train(data: dict[str, Tensor] = split) -> object:
-        return reference_train_epoch(model, data, setup.batch_size, optimizer, setup.device, order)
+    def train(reviews: int = len(labels)) -> float:
+        model.train()
+        loss_sum = 0.0
+        for rows in torch.randperm(reviews, generator=order).split(setup.batch_size):
+            loss = F.cross_entropy(model(ids[rows].long().to(setup.device)), labels[rows].to(setup.device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(rows)
+        return loss_sum / reviews
 
-    def evaluate(data: list = eval_batches) -> object:
-        return reference_accuracy(model, data, setup.device)
+    @torch.no_grad()
+    def evaluate(data: list = eval_batches) -> float:
+        model.eval()
+        correct = sum(int((model(x.to(setup.device)).argmax(dim=1) == y.to(setup.device)).sum()) for x, y in data)
+        return correct / sum(len(y) for _, y in data)
 
-    train({key: tensor[: setup.batch_size] for key, tensor in split.items()})
+    train(setup.batch_size)
     evaluate(eval_batches[:1])
     return train, evaluate
 
 
-LOOPS: dict[str, Callable[[str, dict[str, Tensor], int, Setup], Loops]] = {
-    "project": project_loops,
-    "reference": reference_loops,
-}
+LOOPS: dict[str, Callable[..., Loops]] = {"project": project_loops, "reference": reference_loops}  # by mode
 
 
 def timed(run: Callable[[], object], device: torch.device) -> float:
@@ -112,8 +116,7 @@ def timed(run: Callable[[], object], device: torch.device) -> float:
 
 @contextmanager
 def deterministic(on: bool) -> Iterator[None]:
-    """Deterministic algorithms on (as stages/train.py trains) or off (as the report's loop ran), warn only, inside
-    the block; the previous setting after it."""
+    """Deterministic algorithms on (as stages/train.py trains) or off (as the report's loop ran) inside the block."""
     before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(on, warn_only=True)
     try:
@@ -135,7 +138,7 @@ def measure(archs: list[str], split: dict[str, Tensor], vocab_size: int, setup: 
             with deterministic(mode == "project"):
                 runs[arch, mode]["train"].append(timed(train, setup.device))
                 runs[arch, mode]["eval"].append(timed(evaluate, setup.device))
-    tokens = int(split["lengths"].sum())
+    tokens = int(split["lengths"].sum())  # real tokens, padding excluded: the same count for every loop
     results = []
     for (arch, mode), seconds in runs.items():
         result = {"arch": arch, "mode": mode}
@@ -157,11 +160,8 @@ def compare(slow: dict, fast: dict) -> dict:
 
 
 def ratios(results: list[dict], device: torch.device) -> tuple[list[dict], list[dict]]:
-    """From measure's results: (manual / torch time of the project's code, with the goal; reference / project time).
-
-    A hand-written layer is compared with its twin when both were measured, and meets the goal when it trains and
-    evaluates within it; reference / project is the speedup of the project's code over the report's loop.
-    """
+    """From measure's results: manual / torch time of the project's code where both were measured, meeting the goal
+    when train and eval are within it; and reference / project time, the speedup over the report's loop."""
     found = {(result["arch"], result["mode"]): result for result in results}
     archs = dict.fromkeys(result["arch"] for result in results)
     goal = GOALS[device.type]
