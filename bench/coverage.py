@@ -1,13 +1,8 @@
 """How often the 95% intervals of imdb_rnn/analysis/stats.py contain the truth, over simulated studies of known answer.
 
-    python -m bench.coverage                          # 2,000 studies of 5 seeds x 25,000 reviews
-    python -m bench.coverage --studies 300 --reviews 2000 --seeds 3
+    python -m bench.coverage [--studies 2000 --reviews 25000 --seeds 5]     # Model's fields are options too
 
-Each study draws a fresh test set and fresh seeds from `Model` (its fields are options too): a review's difficulty
-and a seed's luck are logits, a second configuration B shifts them. The truths are exact (Gauss–Hermite). For the
-accuracy of A and the difference B − A (paired by seed, and on independent seeds) it prints the coverage with its
-binomial 95% range, the mean half-width, the estimates' spread against their SE, and the coverage Student's t with
-Satterthwaite's degrees of freedom would give. docs/statistics.md describes the model and quotes the output.
+docs/statistics.md describes the model and quotes the output.
 """
 
 import argparse
@@ -98,14 +93,8 @@ def simulate(model: Model, studies: int, reviews: int, seeds: int, rng_seed: int
         covered = sum(low <= truth <= high for low, high in bounds)
         low, high = scipy_stats.binomtest(covered, studies).proportion_ci(confidence_level=0.95)
         satterthwaite = sum(abs(e.mean - truth) <= satterthwaite_half_width(e) for e in estimates)
-        row = {
-            "estimand": name,
-            "truth": truth,
-            "coverage": covered / studies,
-            "coverage_low": low,
-            "coverage_high": high,
-        }
-        row["satterthwaite_coverage"] = satterthwaite / studies
+        row = {"estimand": name, "truth": truth, "coverage": covered / studies, "coverage_low": low}
+        row |= {"coverage_high": high, "satterthwaite_coverage": satterthwaite / studies}
         row["mean_half_width"] = float(np.mean([(high - low) / 2 for low, high in bounds]))
         row["sd_of_estimates"] = float(np.std([e.mean for e in estimates], ddof=1))
         row["mean_se"] = float(np.mean([e.se for e in estimates]))
@@ -138,18 +127,14 @@ def render(rows: list[dict], runs: dict, model: Model, studies: int, reviews: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=2000)
-    parser.add_argument("--reviews", type=int, default=25000)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--rng-seed", type=int, default=0)
-    defaults = Model()
-    for key, value in defaults.__dict__.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=value)
+    parser = argparse.ArgumentParser(prog="python -m bench.coverage", description=__doc__.splitlines()[0])
+    fields = Model().__dict__  # the model's fields are floats, the study's sizes and the generator's seed ints
+    for key, value in ({"studies": 2000, "reviews": 25000, "seeds": 5, "rng_seed": 0} | fields).items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value, help=f"default: {value}")
     args = parser.parse_args()
     if args.seeds < 2 or args.reviews < 2 or args.studies < 1:
         parser.error("--seeds and --reviews must be at least 2, --studies at least 1")
-    model = Model(**{key: getattr(args, key) for key in defaults.__dict__})
+    model = Model(**{key: getattr(args, key) for key in fields})
     start = time.perf_counter()
     rows, runs = simulate(model, args.studies, args.reviews, args.seeds, args.rng_seed)
     print(render(rows, runs, model, args.studies, args.reviews, args.seeds, time.perf_counter() - start))

@@ -1,14 +1,9 @@
 """Epoch time and tokens per second of the project's training and evaluation, against a plain loop like the report's.
 
-    python -m bench.speed                                   # every architecture, one epoch of 25,000 reviews
-    python -m bench.speed --archs lstm lstm_manual --reviews 3200 --no-portable-numerics
-    python -m bench.speed --device cuda --json > speed.json
+    python -m bench.speed [--archs lstm lstm_manual] [--reviews 3200] [--no-portable-numerics] [--device cuda] [--json]
 
-Times every loop side by side in rounds (bench/timing.py), then the ratios: each hand-written layer over its torch
-twin (the goal: at most 1.0x on CPU, 3x on GPU, train and eval) and the report's loop (bench/reference.py) over the
-project's. Sizes, lr, weight decay, threads and numerics default to params.yaml's: it times what the study trains.
-The reviews (bench/reviews.py): the tokenized training split, or without it (or with --synthetic) random ones.
-docs/performance.md gives the method and the figures.
+Sizes, lr, weight decay, threads and numerics default to params.yaml's: it times what the study trains, on the
+tokenized training split or (without it, or with --synthetic) random reviews. docs/performance.md gives the method.
 """
 
 import argparse
@@ -36,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def machine(device: torch.device) -> dict:
     """What ran the benchmark: environment.describe's fields, the core count, Python and the date."""
-    return {
-        **environment.describe(device),
+    return environment.describe(device) | {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -107,13 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(option, type=positive, default=value, help=f"params.yaml's {name} (default: {value})")
     parser.set_defaults(lr=defaults.lr, weight_decay=defaults.weight_decay, vocab_size=vocab_size)
     parser.add_argument("--seq-len", type=positive, default=200, help="synthetic reviews' padded length (default: 200)")
-    parser.add_argument(
-        "--portable-numerics",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.portable_numerics,
-        help="params.yaml's portable_numerics, as the study trains; --no-portable-numerics times each library's "
-        f"fastest code for this CPU (default: {defaults.portable_numerics})",
-    )
+    parser.set_defaults(portable_numerics=defaults.portable_numerics)
+    numerics = f"params.yaml's (default: {defaults.portable_numerics}); --no-portable-numerics: each library's fastest"
+    parser.add_argument("--portable-numerics", action=argparse.BooleanOptionalAction, help=numerics)
     parser.add_argument("--synthetic", action="store_true", help="random reviews even if the real split exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return parser.parse_args(argv)
