@@ -12,6 +12,7 @@ DATA_SOURCE_FILE = Path("metrics/data_source.json")  # which source download use
 PROCESSED_DIR = Path("data/processed")
 VOCAB_FILE = PROCESSED_DIR / "vocab.json"
 STATS_FILE = PROCESSED_DIR / "stats.json"
+SPLITS_FILE = Path("data/splits.json")  # per split, the archive member of each row of its .safetensors, in row order
 MODELS_DIR = Path("models")
 TRAIN_LOGS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
