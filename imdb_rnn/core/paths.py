@@ -17,6 +17,8 @@ MODELS_DIR = Path("models")
 TRAIN_LOGS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
 PREDICTIONS_DIR = Path("metrics/predictions")
+BASELINE_METRICS_FILE = Path("metrics/baseline.json")  # the NBSVM baseline's test accuracy, its selection, where it ran
+BASELINE_CORRECT_FILE = Path("metrics/baseline_correct.npz")  # which test reviews it classified right, in test order
 # What aggregate writes, from the per-run files above, for plot, report and tools.compare (all in git).
 SUMMARY_FILE = Path("metrics/summary.json")  # the headline, DVC's metrics file: per arch n, mean and 95% interval
 ESTIMATES_FILE = Path("metrics/estimates.json")  # everything behind it: error parts, differences, every run
