@@ -6,6 +6,9 @@ stratified validation split, and writes to data/processed/:
   {train,val,test}.safetensors  ids (N, seq_len) int32, lengths (N,), labels (N,) with 1 = positive
   vocab.json                    the tokens, a token's id being its position
   stats.json                    counts, length percentiles and OOV rate per split
+and, apart from them (so that a reader of the archive's reviews reruns nothing that trains), data/splits.json:
+per split, the normalised archive member name (`aclImdb/train/pos/123_9.txt`) of each row of its .safetensors,
+in row order; the baseline reads the whole reviews by these names.
 
 The outputs depend only on the reviews, not on how the archive was packed: members are matched by
 their normalised name (`./aclImdb/...` is `aclImdb/...`) and sorted by label and review id, so the
@@ -27,8 +30,8 @@ from safetensors.numpy import save_file
 
 from imdb_rnn.core.common import StageError, atomic_output, run_stage
 from imdb_rnn.core.params import StageParams, load_params
-from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE, split_file
-from imdb_rnn.core.text import PAD, UNK, UNK_ID, encode, tokenize
+from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, SPLITS_FILE, STATS_FILE, VOCAB_FILE, split_file
+from imdb_rnn.core.text import LABELS, PAD, UNK, UNK_ID, decode, encode, tokenize
 
 
 class Params(StageParams):
@@ -40,13 +43,15 @@ class Params(StageParams):
 
 
 REVIEW = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
-LABELS = {"neg": 0, "pos": 1}
 FULL_SPLIT_SIZE = 12_500  # reviews per split and label in the real dataset
 
 
-def read_reviews(archive_path: Path) -> dict[str, list[tuple[int, int, str]]]:
-    """The labelled reviews per archive split, as (label, review id, text), sorted by label then id."""
-    reviews: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
+Review = tuple[int, int, str, str]  # label, review id, normalised member name, text
+
+
+def read_reviews(archive_path: Path) -> dict[str, list[Review]]:
+    """The labelled reviews per archive split, as (label, review id, member name, text), sorted by label then id."""
+    reviews: dict[str, list[Review]] = {"train": [], "test": []}
     try:
         with tarfile.open(archive_path, "r:gz") as archive:
             for member in archive:
@@ -62,8 +67,8 @@ def read_reviews(archive_path: Path) -> dict[str, list[tuple[int, int, str]]]:
                 match = REVIEW.fullmatch(name.as_posix())
                 if match and member.isfile():
                     split, label, review_id, _rating = match.groups()
-                    text = archive.extractfile(member).read().decode("utf-8", errors="replace")
-                    reviews[split].append((LABELS[label], int(review_id), text))
+                    text = decode(archive.extractfile(member).read())
+                    reviews[split].append((LABELS[label], int(review_id), name.as_posix(), text))
     except (tarfile.TarError, EOFError, OSError) as error:
         raise StageError(
             f"cannot read {archive_path} as a gzip tar archive ({error}); run `dvc repro -f download` to fetch it again"
@@ -136,8 +141,9 @@ def main() -> None:
     params = load_params(Params)
     start = time.perf_counter()
     reviews = read_reviews(RAW_ARCHIVE)
-    tokens = {split: [tokenize(text) for _, _, text in rows] for split, rows in reviews.items()}
-    labels = {split: np.array([label for label, _, _ in rows]) for split, rows in reviews.items()}
+    tokens = {split: [tokenize(text) for *_, text in rows] for split, rows in reviews.items()}
+    labels = {split: np.array([label for label, *_ in rows]) for split, rows in reviews.items()}
+    names = {split: [name for _, _, name, _ in rows] for split, rows in reviews.items()}
 
     train_rows, val_rows = stratified_split(labels["train"], params.val_fraction, params.split_seed)
     splits = {
@@ -145,12 +151,17 @@ def main() -> None:
         "val": ([tokens["train"][i] for i in val_rows], labels["train"][val_rows]),
         "test": (tokens["test"], labels["test"]),
     }
+    split_names = {
+        "train": [names["train"][i] for i in train_rows],
+        "val": [names["train"][i] for i in val_rows],
+        "test": names["test"],
+    }
     vocab = build_vocab(splits["train"][0], params.vocab_size)
     token_ids = {token: index for index, token in enumerate(vocab)}
     assert token_ids[UNK] == UNK_ID
 
     stats: dict = {"vocab_size": len(vocab), "seq_len": params.seq_len, "truncate": params.truncate}
-    with atomic_output(PROCESSED_DIR) as out:
+    with atomic_output(PROCESSED_DIR) as out, atomic_output(SPLITS_FILE) as splits_path:
         out.mkdir()
         for split, (split_tokens, split_labels) in splits.items():
             tensors, stats[split] = encode_split(
@@ -159,6 +170,7 @@ def main() -> None:
             save_file(tensors, split_file(split, out))
         (out / VOCAB_FILE.name).write_text(json.dumps(vocab, ensure_ascii=False) + "\n")
         (out / STATS_FILE.name).write_text(json.dumps(stats, indent=2) + "\n")
+        splits_path.write_text(json.dumps(split_names, indent=1) + "\n")
     counts = ", ".join(f"{split} {stats[split]['reviews']:,}" for split in splits)
     print(f"tokenize: {counts} reviews, vocabulary {len(vocab):,} tokens, in {time.perf_counter() - start:.1f} s")
 

@@ -159,9 +159,10 @@ def outputs(stage: dict) -> list[str]:
 def test_outputs_are_where_paths_py_puts_them():
     expected = {
         "download": [paths.RAW_ARCHIVE, paths.DATA_SOURCE_FILE],
-        "tokenize": [paths.PROCESSED_DIR],
+        "tokenize": [paths.PROCESSED_DIR, paths.SPLITS_FILE],
         "train": [paths.model_file("gru", 7), paths.train_log_dir("gru", 7)],
         "evaluate": [paths.test_metrics_file("gru", 7), paths.predictions_file("gru", 7)],
+        "baseline": [paths.BASELINE_METRICS_FILE, paths.BASELINE_CORRECT_FILE],
         "aggregate": [paths.SUMMARY_FILE, paths.ESTIMATES_FILE, paths.CURVES_FILE, paths.RUNS_FILE, paths.CORRECT_FILE],
         "plot": [paths.PLOTS_DIR],
         "report": [paths.REPORT_FILE],

@@ -9,8 +9,9 @@ import pytest
 from conftest import build_archive, set_params
 
 from imdb_rnn.core.common import StageError
-from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, STATS_FILE, VOCAB_FILE
-from imdb_rnn.core.text import UNK_ID
+from imdb_rnn.core.paths import PROCESSED_DIR, RAW_ARCHIVE, SPLITS_FILE, STATS_FILE, VOCAB_FILE
+from imdb_rnn.core.text import UNK_ID, encode
+from imdb_rnn.core.text import tokenize as split_words
 from imdb_rnn.training.data import SPLITS, load_split, load_vocab
 from stages import tokenize
 
@@ -55,6 +56,26 @@ def test_vocabulary_comes_from_training_reviews_only_and_ties_are_alphabetical(p
     assert (test["ids"][-10:, 0] == UNK_ID).all()  # rows are sorted by label, then review id
 
 
+def test_the_splits_file_names_each_row_of_every_split_in_order(project):
+    set_params(project, seq_len=15, vocab_size=40)
+    stats = run(project, per_label=12, members={"aclImdb/train/pos/100_9.txt": b"caf\xe9 great \xff\xfe"})
+    names = json.loads((project / SPLITS_FILE).read_text())
+    with tarfile.open(project / RAW_ARCHIVE, "r:gz") as archive:
+        texts = {m.name: archive.extractfile(m).read().decode("utf-8", errors="replace") for m in archive if m.isfile()}
+    token_ids = {token: index for index, token in enumerate(load_vocab(project / VOCAB_FILE))}
+    for split in SPLITS:
+        data = load_split(split, project / PROCESSED_DIR)
+        assert len(names[split]) == stats[split]["reviews"] == len(data["ids"])
+        assert all(name.startswith(f"aclImdb/{'test' if split == 'test' else 'train'}/") for name in names[split])
+        for name, ids, length, label in zip(names[split], data["ids"], data["lengths"], data["labels"], strict=True):
+            assert ids[:length].tolist() == encode(split_words(texts[name]), token_ids, 15, "tail")
+            assert label == (name.split("/")[2] == "pos")
+    assert set(names["train"]).isdisjoint(names["val"])
+    assert sorted(os.listdir(project / PROCESSED_DIR)) == sorted(  # beside data/processed, which it leaves as it was
+        ["train.safetensors", "val.safetensors", "test.safetensors", "vocab.json", "stats.json"]
+    )
+
+
 def test_build_vocab_breaks_ties_alphabetically():
     assert tokenize.build_vocab([["b", "a", "c", "c"]], 2) == ["<pad>", "<unk>", "c", "a"]
 
@@ -77,11 +98,17 @@ def test_the_split_is_stratified_and_seeded():
     assert not (tokenize.stratified_split(labels, 0.2, seed=4)[1] == val).all()
 
 
+def outputs(root):
+    """tokenize's output files, by name, with their bytes."""
+    files = [*(root / PROCESSED_DIR).iterdir(), root / SPLITS_FILE]
+    return {path.name: path.read_bytes() for path in files}
+
+
 def test_same_archive_and_params_give_byte_identical_outputs(project):
     run(project)
-    first = {p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()}
+    first = outputs(project)
     tokenize.main()
-    assert {p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()} == first
+    assert outputs(project) == first
 
 
 def repack(source, target):
@@ -105,14 +132,14 @@ def test_the_same_reviews_packed_differently_give_byte_identical_outputs(project
     official = build_archive(tmp_path / "official.tar.gz", per_label=15)
     repack(official, tmp_path / "repacked.tar.gz")
     assert (tmp_path / "official.tar.gz").read_bytes() != (tmp_path / "repacked.tar.gz").read_bytes()
-    outputs = []
+    written = []
     for archive in ("official.tar.gz", "repacked.tar.gz"):
         (project / RAW_ARCHIVE).parent.mkdir(parents=True, exist_ok=True)
         (project / RAW_ARCHIVE).write_bytes((tmp_path / archive).read_bytes())
         tokenize.main()
-        outputs.append({p.name: p.read_bytes() for p in (project / PROCESSED_DIR).iterdir()})
-    assert outputs[0] == outputs[1] and len(outputs[0]) == 5
-    assert json.loads(outputs[0]["stats.json"])["test"]["reviews"] == 30  # the ./ names were read too
+        written.append(outputs(project))
+    assert written[0] == written[1] and len(written[0]) == 6
+    assert json.loads(written[0]["stats.json"])["test"]["reviews"] == 30  # the ./ names were read too
 
 
 def test_undecodable_bytes_and_empty_reviews_are_kept(project):
@@ -154,7 +181,7 @@ def test_hostile_members_are_refused(project, kind, message):
     hostile_archive(project / RAW_ARCHIVE, add)
     with pytest.raises(StageError, match=message):
         tokenize.main()
-    assert not (project / PROCESSED_DIR).exists()
+    assert not (project / PROCESSED_DIR).exists() and not (project / SPLITS_FILE).exists()
 
 
 def test_a_truncated_archive_is_a_clear_error(project):
@@ -162,7 +189,7 @@ def test_a_truncated_archive_is_a_clear_error(project):
     path.write_bytes(path.read_bytes()[:-200])
     with pytest.raises(StageError, match="cannot read .* as a gzip tar archive"):
         tokenize.main()
-    assert not (project / PROCESSED_DIR).exists()
+    assert not (project / PROCESSED_DIR).exists() and not (project / SPLITS_FILE).exists()
 
 
 @pytest.mark.parametrize("missing", ["test/neg", "train/pos"])
@@ -174,9 +201,9 @@ def test_a_split_or_label_without_reviews_is_a_clear_error(project, missing):
 
 def test_a_failed_run_keeps_the_earlier_output(project):
     run(project)
-    before = (project / STATS_FILE).read_bytes()
+    before = outputs(project)
     build_archive(project / RAW_ARCHIVE, skip=("test/pos",))
     with pytest.raises(StageError):
         tokenize.main()
-    assert (project / STATS_FILE).read_bytes() == before
-    assert sorted(os.listdir(project / "data")) == ["processed", "raw"]
+    assert outputs(project) == before
+    assert sorted(os.listdir(project / "data")) == ["processed", "raw", "splits.json"]

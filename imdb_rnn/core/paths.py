@@ -12,10 +12,13 @@ DATA_SOURCE_FILE = Path("metrics/data_source.json")  # which source download use
 PROCESSED_DIR = Path("data/processed")
 VOCAB_FILE = PROCESSED_DIR / "vocab.json"
 STATS_FILE = PROCESSED_DIR / "stats.json"
+SPLITS_FILE = Path("data/splits.json")  # per split, the archive member of each row of its .safetensors, in row order
 MODELS_DIR = Path("models")
 TRAIN_LOGS_DIR = Path("metrics/train")
 TEST_METRICS_DIR = Path("metrics/test")
 PREDICTIONS_DIR = Path("metrics/predictions")
+BASELINE_METRICS_FILE = Path("metrics/baseline.json")  # the NBSVM baseline's test accuracy, its selection, where it ran
+BASELINE_CORRECT_FILE = Path("metrics/baseline_correct.npz")  # which test reviews it classified right, in test order
 # What aggregate writes, from the per-run files above, for plot, report and the tools (all in git).
 SUMMARY_FILE = Path("metrics/summary.json")  # the headline, DVC's metrics file: per arch n and the mean at both epochs
 ESTIMATES_FILE = Path("metrics/estimates.json")  # everything behind it: intervals, error parts, differences, every run

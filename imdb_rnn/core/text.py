@@ -1,7 +1,8 @@
-"""Text to token ids: the tokenizer and the encoding that `tokenize` applies and `predict` repeats."""
+"""A review's text, its label, and its token ids: what `tokenize` applies and `predict` and `baseline` repeat."""
 
 import re
 
+LABELS = {"neg": 0, "pos": 1}  # a review's folder in the archive (aclImdb/<split>/<neg|pos>/) -> its label
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
@@ -9,6 +10,11 @@ _MARKUP = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # A token is a run of letters or digits (any script), with inner apostrophes kept:
 # "Don't" -> "don't", "5/10" -> "5", "10"; punctuation and underscores split tokens.
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+def decode(data: bytes) -> str:
+    """A review file's text: UTF-8, any undecodable byte replaced."""
+    return data.decode("utf-8", errors="replace")
 
 
 def tokenize(text: str) -> list[str]:

@@ -20,20 +20,10 @@ from pathlib import Path
 import torch
 
 from imdb_rnn.core.common import StageError
+from imdb_rnn.core.machine import cpu_model
 
 PORTABLE_NUMERICS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE"}  # mkl_cbwr.h's codes of the branches named here
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as the kernel reports it ("AMD EPYC", "Intel(R) Xeon(R) ..."), else the platform's."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def mkl_branch() -> str | None:
