@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import PARAMS_FILE
+from imdb_rnn.experiments.processes import interruptible
 from tools.regenerate import interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,31 +20,30 @@ LOG = "bench.log"  # in each clone: the output of every command run_in ran there
 
 
 @contextmanager
-def fresh_clones(count: int, params: dict, project: Path = ROOT, parent: Path | None = None) -> Iterator[list[Path]]:
-    """`count` clones of `project`'s HEAD in `parent` (by default beside the project, so that a relative data source
-    such as ../shared resolves as there), `params` set in their params.yaml; removed at the end or on an interrupt."""
+def fresh_clones(count: int, params: dict, project: Path = ROOT) -> Iterator[list[Path]]:
+    """`count` clones of `project`'s HEAD beside it (so that a relative data source such as ../shared resolves as
+    there), `params` set in their params.yaml; removed at the end, or on Ctrl-C or SIGTERM, which then exits 128 + N."""
     clones: list[Path] = []
-    try:
-        for _ in range(count):
-            clones.append(Path(tempfile.mkdtemp(prefix="bench-clone.", dir=parent or project.parent)))
-            cloned = subprocess.run(
-                ["git", "clone", "-q", str(project), str(clones[-1])], capture_output=True, text=True
-            )
-            if cloned.returncode != 0:
-                raise StageError(f"could not clone {project} (a git checkout is needed): {cloned.stderr.strip()}")
-            yaml = YAML()  # round trip: the file keeps its comments and order
-            settings = yaml.load(clones[-1] / PARAMS_FILE)
-            settings.update(params)
-            yaml.dump(settings, clones[-1] / PARAMS_FILE)
-        yield clones
-    finally:
-        for clone in clones:
-            shutil.rmtree(clone, ignore_errors=True)
+    with interruptible("the clones were removed"):
+        try:
+            for _ in range(count):
+                clones.append(Path(tempfile.mkdtemp(prefix="bench-clone.", dir=project.parent)))
+                cloned = subprocess.run(["git", "clone", "-q", project, clones[-1]], capture_output=True, text=True)
+                if cloned.returncode != 0:
+                    raise StageError(f"could not clone {project} (a git checkout is needed): {cloned.stderr.strip()}")
+                yaml = YAML()  # round trip: the file keeps its comments and order
+                settings = yaml.load(clones[-1] / PARAMS_FILE)
+                settings.update(params)
+                yaml.dump(settings, clones[-1] / PARAMS_FILE)
+            yield clones
+        finally:
+            for clone in clones:
+                shutil.rmtree(clone, ignore_errors=True)
 
 
 def run_in(clone: Path, command: list[str]) -> float:
     """Run `command` in `clone`, its output appended to clone/LOG; its wall seconds. StageError with the log's end
-    if it fails; interrupted (Ctrl-C, SIGTERM through run_stage), it first stops all that the command started."""
+    if it fails; interrupted, it first stops all that the command started."""
     start = time.perf_counter()
     with (clone / LOG).open("a") as log:
         process = subprocess.Popen(command, cwd=clone, stdout=log, stderr=log, start_new_session=True)

@@ -1,22 +1,17 @@
 """One short run that measures a GPU: bench.speed, seed 0 of every architecture through DVC's stages, determinism.
 
-    python -m bench.gpu bench-gpu/                  # on a CUDA machine, with data/processed: a few minutes
-    python -m bench.gpu bench-gpu/ --device cpu     # the same steps on the CPU (the tests: a tiny --project)
+    python -m bench.gpu bench-gpu/ [--device cpu]     # with data/processed: a few minutes on a GPU (cpu: the tests)
 
-`bench.speed --json` on the device; then, in a fresh clone of --project with its tokenized data copied in, each
-architecture's seed 0 through `dvc repro` (tools.regenerate's command for one run), and --repeat-arch trained again
-(`dvc repro --force`): its model file must be byte-identical (deterministic algorithms, as the stages train, and
-CUBLAS_WORKSPACE_CONFIG=:4096:8). Writes OUT/gpu.json and OUT/gpu.md; docs/performance.md says more.
+--repeat-arch is trained twice: its model files must be byte-identical. Writes OUT/gpu.json and OUT/gpu.md;
+docs/performance.md says more.
 """
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +21,6 @@ from bench import speed
 from bench.clones import fresh_clones, run_in
 from imdb_rnn.core.common import StageError, atomic_output, run_stage
 from imdb_rnn.core.paths import PARAMS_FILE, PROCESSED_DIR, model_file, run_name, test_metrics_file, train_summary_file
-from imdb_rnn.experiments.processes import interruptible
 from imdb_rnn.training.loops import resolve_device
 from tools.regenerate import reproduce_run
 
@@ -42,22 +36,18 @@ def pipeline(clone: Path, archs: list[str]) -> list[dict]:
     """Train and evaluate seed 0 of every arch in `clone` through DVC: wall seconds, training minutes, accuracies."""
     rows = []
     for arch in archs:
-        seconds = run_in(clone, reproduce_run(run_name(arch, 0)))
+        row = {"arch": arch, "dvc_repro_seconds": run_in(clone, reproduce_run(run_name(arch, 0)))}
         summary = json.loads((clone / train_summary_file(arch, 0)).read_text())
-        test = json.loads((clone / test_metrics_file(arch, 0)).read_text())
-        rows.append(
-            {"arch": arch, "dvc_repro_seconds": seconds, "train_minutes": summary["train_minutes"]}
-            | {"best_val_acc": summary["best_val_acc"], "test_acc": test["test_acc"]}
-        )
+        row |= {key: summary[key] for key in ("train_minutes", "best_val_acc")}
+        rows.append(row | {"test_acc": json.loads((clone / test_metrics_file(arch, 0)).read_text())["test_acc"]})
     return rows
 
 
 def trains_identically(clone: Path, arch: str) -> bool:
     """Whether training seed 0 of `arch` again in `clone` writes a byte-identical model file."""
-    first = clone.parent / "first-model"
-    shutil.copy(clone / model_file(arch, 0), first)
+    first = (clone / model_file(arch, 0)).read_bytes()
     run_in(clone, [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"train@{run_name(arch, 0)}"])
-    return filecmp.cmp(first, clone / model_file(arch, 0), shallow=False)
+    return first == (clone / model_file(arch, 0)).read_bytes()
 
 
 def markdown(report: dict) -> str:
@@ -89,26 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     archs = yaml.safe_load((args.project / PARAMS_FILE).read_text())["archs"]
     if args.repeat_arch not in archs:
         raise StageError(f"--repeat-arch {args.repeat_arch!r} is not in params.yaml's archs; choose from {archs}")
-    os.environ.update(DETERMINISTIC_ENV)
+    os.environ.update(DETERMINISTIC_ENV)  # deterministic cuBLAS, for bench.speed and the stages alike
     command = [sys.executable, "-m", "bench.speed", "--json", "--device", device.type, *SPEED_ARGS[device.type]]
     measured = subprocess.run(command, cwd=speed.ROOT, capture_output=True, text=True)
     if measured.returncode != 0:
         raise StageError(f"`{' '.join(command[1:])}` failed:\n{measured.stderr}")
-    params = {"seeds": [0], "epochs": args.epochs, "device": device.type}
-    with interruptible("the clone was removed"), tempfile.TemporaryDirectory(prefix="bench-gpu-") as scratch:
-        with fresh_clones(1, params, args.project, Path(scratch)) as (clone,):
-            shutil.copytree(args.project / PROCESSED_DIR, clone / PROCESSED_DIR)
-            rows = pipeline(clone, archs)
-            identical = trains_identically(clone, args.repeat_arch)
-    report = {
-        "machine": speed.machine(device),
-        "command": "python -m bench.gpu " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "epochs": args.epochs,
-        "pipeline": rows,
-        "repeat_arch": args.repeat_arch,
-        "identical": identical,
-        "speed": json.loads(measured.stdout),
-    }
+    with fresh_clones(1, {"seeds": [0], "epochs": args.epochs, "device": device.type}, args.project) as (clone,):
+        shutil.copytree(args.project / PROCESSED_DIR, clone / PROCESSED_DIR)
+        rows = pipeline(clone, archs)
+        identical = trains_identically(clone, args.repeat_arch)
+    report = {"machine": speed.machine(device), "command": "python -m bench.gpu " + " ".join(argv or sys.argv[1:])}
+    report |= {"epochs": args.epochs, "pipeline": rows, "repeat_arch": args.repeat_arch, "identical": identical}
+    report["speed"] = json.loads(measured.stdout)
     with atomic_output(args.out / "gpu.json") as json_path, atomic_output(args.out / "gpu.md") as markdown_path:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         markdown_path.write_text(markdown(report) + "\n")

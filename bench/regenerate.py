@@ -2,9 +2,8 @@
 
     python -m bench.regenerate [--epochs 3] > regenerate.log     # about 15 min on 2 cores; time it on a quiet machine
 
-Each way in a fresh clone of HEAD beside this project (bench/clones.py) with its own DVC cache, seeds [0] and
---epochs; the data stages run first, untimed (the second clone restores them from the first's run cache). Then
-whether both dvc.lock files are the same but for the outputs that record wall time.
+Each way in a fresh clone of HEAD with its own DVC cache; the data stages run first, untimed. Then whether both
+dvc.lock files are the same but for the outputs that record wall time.
 """
 
 import argparse
@@ -18,7 +17,6 @@ from bench.clones import fresh_clones, run_in
 from bench.speed import host_line, machine
 from imdb_rnn.core.common import run_stage
 from imdb_rnn.core.paths import PARAMS_FILE
-from imdb_rnn.experiments.processes import interruptible
 from tools.regenerate import lock_without_timings
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -28,12 +26,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.regenerate", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training (default: 3)")
     epochs = parser.parse_args().epochs
-    with (
-        interruptible("the clones were removed"),
-        fresh_clones(2, {"seeds": [0], "epochs": epochs}) as (serial, parallel),
-    ):
+    with fresh_clones(2, {"seeds": [0], "epochs": epochs}) as (serial, parallel):
         run_in(serial, [*DVC, "repro", "tokenize"])
-        shutil.copytree(serial / ".dvc" / "cache", parallel / ".dvc" / "cache")
+        shutil.copytree(serial / ".dvc" / "cache", parallel / ".dvc" / "cache")  # the second restores the data stages
         run_in(parallel, [*DVC, "repro", "tokenize"])
         archs = ",".join(yaml.safe_load((serial / PARAMS_FILE).read_text())["archs"])
         print(f"# {host_line(machine(torch.device('cpu')))}; {archs} x seed 0 x {epochs} epochs\n")

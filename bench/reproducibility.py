@@ -17,7 +17,6 @@ from imdb_rnn.analysis.aggregated import read_correct
 from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.epochs import EPOCHS
 from imdb_rnn.core.paths import CORRECT_FILE, PARAMS_FILE, predictions_file
-from imdb_rnn.experiments.processes import interruptible
 
 
 def compare(clone: Path, committed: bytes) -> None:
@@ -51,7 +50,7 @@ def main() -> None:
     if shown.returncode != 0:
         raise StageError(f"HEAD holds no {CORRECT_FILE} to compare with: {shown.stderr.decode().strip()}")
     print(f"# {host_line(machine(torch.device('cpu')))}", flush=True)
-    with interruptible("the clone was removed"), fresh_clones(1, {"seeds": [0]}) as (clone,):
+    with fresh_clones(1, {"seeds": [0]}) as (clone,):
         run_in(clone, [sys.executable, "-m", "tools.regenerate"])
         compare(clone, shown.stdout)
 
