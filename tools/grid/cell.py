@@ -1,8 +1,9 @@
 """One cell of the grid, on a worker: clone, `dvc exp run`, push; or fail with the reason in one line.
 
-Uploaded to the workers (tools/grid/cluster.py), so it imports nothing of the project. A cell's commands
-share a process group led by a reaper that gets SIGTERM when the task's thread dies (a worker killed with
-SIGKILL, a cancelled SLURM job) and then kills the group and removes the clone; otherwise the cell does it.
+Uploaded to the workers (tools/grid/cluster.py) with imdb_rnn/experiments/processes.py, the one module of the
+project it imports. A cell's commands share a process group led by a reaper that gets SIGTERM when the task's
+thread dies (a worker killed with SIGKILL, a cancelled SLURM job) and then kills the group and removes the
+clone; otherwise the cell does it, after stopping its running command as Ctrl-C would (processes.stop).
 """
 
 import ctypes
@@ -22,6 +23,8 @@ import dask.config
 from distributed import get_worker
 from dvc.config import Config
 from dvc.fs import get_cloud_fs
+
+from imdb_rnn.experiments.processes import stop
 
 LANDED, BY_ANOTHER, FAILED, INTERRUPTED = "landed", "landed by another run", "failed", "interrupted"
 POLL_S = 0.2  # how often a running command's output is forwarded and its cell's deadline checked
@@ -47,6 +50,12 @@ if os.getppid() != int(sys.argv[2]):  # its worker died before the parent-death 
 while True:
     signal.pause()
 """
+
+
+def default_sigint() -> None:
+    """In a command's child before it runs: SIGINT's default action, which `stop` relies on. A local worker ignores
+    SIGINT (tools/grid/cluster.py: a terminal's Ctrl-C is the driver's to handle), and its commands would too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class CellFailed(Exception):
@@ -135,21 +144,28 @@ class Cell:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             process_group=self.reaper.pid,
+            preexec_fn=default_sigint,
         )
         os.set_blocking(process.stdout.fileno(), False)
         pending, outputs, status = b"", [], None
-        with process.stdout:
-            while status is None:
-                with suppress(subprocess.TimeoutExpired):
-                    status = process.wait(timeout=POLL_S)
-                pending += process.stdout.read() or b""  # None: nothing more for now (or a daemon holds the pipe)
-                *lines, pending = pending.split(b"\n")
-                if status is not None and pending:
-                    lines.append(pending)
-                outputs += [line.rstrip(b"\r").rsplit(b"\r")[-1].decode(errors="replace") for line in lines]  # no bars
-                self.add(outputs[len(outputs) - len(lines) :])
-                if status is None:
-                    self.check()
+        try:
+            with process.stdout:
+                while status is None:
+                    with suppress(subprocess.TimeoutExpired):
+                        status = process.wait(timeout=POLL_S)
+                    pending += process.stdout.read() or b""  # None: nothing more for now (or a daemon holds the pipe)
+                    *lines, pending = pending.split(b"\n")
+                    if status is not None and pending:
+                        lines.append(pending)
+                    # of a line that a progress bar redrew, its last state
+                    outputs += [line.rstrip(b"\r").rsplit(b"\r")[-1].decode(errors="replace") for line in lines]
+                    self.add(outputs[len(outputs) - len(lines) :])
+                    if status is None:
+                        self.check()
+        finally:
+            if status is None:  # the cell stops (its deadline, the grid cancelled): its stage ends through `finally`
+                stop([process.pid])
+                process.wait()
         self.output = "\n".join(outputs)
         return status
 

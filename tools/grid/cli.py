@@ -15,9 +15,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +29,9 @@ from tabulate import tabulate
 
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import PARAMS_FILE
+from imdb_rnn.experiments.processes import interruptible
 from tools.grid.cell import FAILED, NO_SPACE_BYTES
-from tools.grid.cluster import BATCH_SYSTEMS, Interrupted, check_workers, connect, run_cells
+from tools.grid.cluster import BATCH_SYSTEMS, check_workers, connect, run_cells
 from tools.grid.params import STAGE_CODE, check_cells
 
 ALREADY = "already on the remote"
@@ -50,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--git-remote", default="origin", help="the git remote the workers clone and push to")
     add("--dvc-remote", help="the DVC remote for data and run cache (default: DVC's default)")
     add("--rev", default="HEAD", help="the commit every cell starts from")
-    add("--metric", default="best", help="the summary shows the metrics whose keys end so: n, best or last")
+    add("--metric", default="test_acc.mean", help="the summary shows the metrics whose keys end so")
     add("--cell-timeout", type=float, default=6 * 3600, metavar="S", help="a cell running S seconds fails")
     add("--attempts", type=int, default=3, help="tries of a clone or a push")
     add("--connect-timeout", type=float, default=30, metavar="S", help="the wait for the scheduler and workers")
@@ -202,26 +201,16 @@ def run(args: argparse.Namespace) -> None:
     summarize(root, args, where["sha"], cells, results, logs)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    for each in (signal.SIGINT, signal.SIGTERM):  # once: the cells' cleanup runs to its end
-        signal.signal(each, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
 def main(argv: list[str] | None = None) -> None:
-    """The command; SIGINT or SIGTERM (a terminal's Ctrl-C, or to this PID alone) stops the running cells."""
+    """The command; SIGINT or SIGTERM (a terminal's Ctrl-C, or to this PID alone) stops the running cells, and the
+    command ends with one line saying what became of them (run_cells)."""
     args = parse_args(argv)
-    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        run(args)
-    except Interrupted as stop:
-        detail = stop.detail or "no cell had started"
-        print(f"interrupted ({stop}): {detail}. Rerun the same command to run the rest.", file=sys.stderr, flush=True)
-        raise SystemExit(128 + stop.signum) from None
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-        raise StageError(f"no space left on the disk of {error.filename}: free some space there, then rerun.") from None
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with interruptible("no cell had started"):
+        try:
+            run(args)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise StageError(
+                f"no space left on the disk of {error.filename}: free some space there, then rerun."
+            ) from None

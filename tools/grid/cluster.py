@@ -13,30 +13,24 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import dask.config
 import dask_jobqueue
-from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed import Client, KilledWorker, LocalCluster, wait
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
 from imdb_rnn.core.common import StageError
+from imdb_rnn.experiments import processes
+from imdb_rnn.experiments.processes import POLL_SECONDS, STOP_SECONDS, Interrupted, Progress
 from tools.grid import cell
 from tools.grid.cell import FAILED
 
 DIED = "its worker died (killed, out of memory, or its batch job ended: cancelled, or over a limit); see its logs"
 BATCH_SYSTEMS = {name[:-7].lower(): cls for name, cls in vars(dask_jobqueue).items() if name.endswith("Cluster")}
-STOP_WAIT_S = 30.0  # after an interruption: how long the running cells get to stop and remove their clones
+REPORT_S = 10.0  # after an interruption, beyond a cell's STOP_SECONDS for its command: its clone's removal, its word
 PROGRESS = re.compile(r"\] (\$ .*|Running stage .*|.* epoch \d+:.*|(landed|failed|interrupted).*)$")
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM reached the driver; `detail` says what became of the cells."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum, self.detail = signum, ""
 
 
 @contextmanager
@@ -85,9 +79,10 @@ def check_workers(client: Client, target: dict) -> None:
     with tempfile.TemporaryDirectory() as scratch:  # workers need the environment, not a checkout
         archive = Path(scratch, "tools-grid-cell.zip")
         with zipfile.ZipFile(archive, "w") as zipped:  # zipimport needs the packages' __init__.py
-            zipped.writestr("tools/__init__.py", "")
-            zipped.writestr("tools/grid/__init__.py", "")
+            for package in ("tools", "tools/grid", "imdb_rnn", "imdb_rnn/experiments"):
+                zipped.writestr(f"{package}/__init__.py", "")
             zipped.write(cell.__file__, "tools/grid/cell.py")
+            zipped.write(processes.__file__, "imdb_rnn/experiments/processes.py")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if client.cluster is None:  # a scheduler in a process of its own unpickles the tasks: it needs them too
@@ -107,17 +102,19 @@ def check_workers(client: Client, target: dict) -> None:
 
 
 def run_cells(client: Client, cells: dict, target: dict, timeout: float, attempts: int, logs: Path) -> dict:
-    """One task per cell; each cell's log lines to <logs>/<cell>.log as they come; Interrupted stops them all."""
+    """One task per cell; each cell's log lines to <logs>/<cell>.log as they come, its progress (processes.py)
+    here; Interrupted stops them all."""
     topic, started, ended, begin = f"grid-{uuid.uuid4().hex}", set(), set(), time.monotonic()
+    progress = Progress(list(cells), sum(client.nthreads().values()))
 
     def on_event(event: tuple) -> None:
         message = event[1]
-        started.add(message["cell"])
+        started.add(message["cell"])  # on the client's own thread: each set operation is atomic (the GIL)
         with (logs / f"{message['cell']}.log").open("a") as log:
             log.writelines(f"{line}\n" for line in message["lines"])
         for line in message["lines"]:
             if shown := PROGRESS.search(line):
-                print(f"{time.monotonic() - begin:7.0f} s  {message['cell']}: {shown[1]}", flush=True)
+                progress.write(f"{time.monotonic() - begin:7.0f} s  {message['cell']}: {shown[1]}")
         if message.get("ended"):
             ended.add(message["cell"])
 
@@ -126,24 +123,28 @@ def run_cells(client: Client, cells: dict, target: dict, timeout: float, attempt
     futures = {client.submit(cell.run_cell, name, cells[name], *args, pure=False): name for name in cells}
     results: dict[str, dict] = {}
     try:
-        for future in as_completed(futures):
-            try:
-                results[futures[future]] = future.result()
-            except KilledWorker:
-                results[futures[future]] = {"name": futures[future], "status": FAILED, "reason": DIED}
-            print(f"[{len(results)}/{len(cells)}] {futures[future]}: {results[futures[future]]['status']}", flush=True)
+        while pending := [future for future in futures if futures[future] not in results]:
+            with suppress(TimeoutError):
+                wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            for future in (future for future in pending if future.done()):
+                try:
+                    results[futures[future]] = future.result()
+                except KilledWorker:
+                    results[futures[future]] = {"name": futures[future], "status": FAILED, "reason": DIED}
+            progress.update(started - ended, {name: result["status"] for name, result in results.items()})
     except Interrupted as stop:
         client.cancel(list(futures))  # each running cell sees it, stops its commands and removes its clone
-        deadline = time.monotonic() + STOP_WAIT_S
+        deadline = time.monotonic() + STOP_SECONDS + REPORT_S
         while not started <= ended and time.monotonic() < deadline:
             time.sleep(0.1)
         landed = sum(result["status"] != FAILED for result in results.values())
         stop.detail = (
-            f"{len(started & ended) - len(results)} running cells stopped (their processes killed, their "
+            f"{len(started & ended) - len(results)} running cells stopped (their commands interrupted, their "
             f"clones removed), {len(started - ended)} did not answer, {landed} landed"
         )
         raise
     finally:
         client.unsubscribe_topic(topic)
         client.cancel(list(futures))  # released: the cluster's close does not warn of them
+        progress.close()
     return results
