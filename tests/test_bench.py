@@ -1,5 +1,5 @@
-"""bench/: the report's reference layers, the reviews timed on, the ratios from timings, `python -m bench.speed`,
-the GPU script's steps on the CPU, and the reproducibility check's comparison.
+"""bench/: the reviews timed on, the ratios from timings, `python -m bench.speed`, the GPU script's steps on the CPU,
+and the reproducibility check's comparison.
 
 No real timing is asserted: the ratios are checked on made-up timings, the commands on tiny data.
 """
@@ -15,7 +15,7 @@ import torch
 import yaml
 from conftest import PROJECT, run_command, write_run
 
-from bench import gpu, reference, reproducibility, speed, timing
+from bench import gpu, reproducibility, speed, timing
 from bench.clones import run_in
 from bench.reviews import MIN_LENGTH, load_reviews, synthetic_split
 from imdb_rnn.analysis.aggregated import pack_correct
@@ -30,30 +30,25 @@ TINY += ["--batch-size", "16", "--device", "cpu", "--threads", "1"]
 CPU = torch.device("cpu")
 
 
-def timings(train: dict[tuple[str, str], float], evaluation: dict[tuple[str, str], float]) -> list[dict]:
-    """measure's results with made-up seconds, per (arch, mode): two rounds, 10% apart, the median between."""
+def timings(train: dict[str, float], evaluation: dict[str, float]) -> list[dict]:
+    """measure's results with made-up seconds, per arch: two rounds, 10% apart, the median between."""
     return [
         {
             "arch": arch,
-            "mode": mode,
             "train_seconds": seconds,
-            "eval_seconds": evaluation[arch, mode],
+            "eval_seconds": evaluation[arch],
             "train_seconds_runs": [seconds * 0.95, seconds * 1.05],
-            "eval_seconds_runs": [evaluation[arch, mode] * 0.95, evaluation[arch, mode] * 1.05],
+            "eval_seconds_runs": [evaluation[arch] * 0.95, evaluation[arch] * 1.05],
         }
-        for (arch, mode), seconds in train.items()
+        for arch, seconds in train.items()
     ]
 
 
-TRAIN = {("lstm", "project"): 4.0, ("lstm", "reference"): 5.0, ("lstm_manual", "project"): 6.0}
-TRAIN |= {("lstm_manual", "reference"): 24.0}
-EVAL = {("lstm", "project"): 2.0, ("lstm", "reference"): 2.5, ("lstm_manual", "project"): 3.0}
-EVAL |= {("lstm_manual", "reference"): 6.0}
+TRAIN, EVAL = {"lstm": 4.0, "lstm_manual": 6.0}, {"lstm": 2.0, "lstm_manual": 3.0}
 
 
 def test_ratios_of_made_up_timings():
-    manual_vs_torch, reference_vs_project = timing.ratios(timings(TRAIN, EVAL), CPU)
-    assert manual_vs_torch == [
+    assert timing.manual_vs_torch(timings(TRAIN, EVAL), CPU) == [
         {
             "manual": "lstm_manual",
             "torch": "lstm",
@@ -65,72 +60,53 @@ def test_ratios_of_made_up_timings():
             "meets_goal": False,
         }
     ]
-    assert [(row["arch"], row["train_ratio"], row["eval_ratio"]) for row in reference_vs_project] == [
-        ("lstm", 1.25, 1.25),
-        ("lstm_manual", 4.0, 2.0),
-    ]
 
 
 def test_the_ratios_spread_is_that_of_the_rounds():
     results = timings(TRAIN, EVAL)
-    results[2]["train_seconds_runs"] = [5.4, 6.6]  # lstm_manual, project: against lstm's 3.8 and 4.2
-    (found,), _ = timing.ratios(results, CPU)
+    results[1]["train_seconds_runs"] = [5.4, 6.6]  # lstm_manual: against lstm's 3.8 and 4.2
+    (found,) = timing.manual_vs_torch(results, CPU)
     assert found["train_ratio_runs"] == pytest.approx([5.4 / 3.8, 6.6 / 4.2])
 
 
 @pytest.mark.parametrize(
-    ("key", "train", "evaluation", "expected", "meets_goal"),
+    ("arch", "train", "evaluation", "expected", "meets_goal"),
     [
         ("lstm_manual", 4.0, 2.0, 1.0, True),  # exactly the goal, train and eval: met
         ("lstm_manual", 4.0, 3.0, 1.0, False),  # trains within the goal but evaluates slower: not met
         ("lstm", 8.0, 4.0, 0.75, True),  # the twin's time is the denominator
     ],
 )
-def test_a_changed_timing_changes_its_ratio_only(key, train, evaluation, expected, meets_goal):
-    changed_train, changed_eval = {**TRAIN, (key, "project"): train}, {**EVAL, (key, "project"): evaluation}
-    manual_vs_torch, _ = timing.ratios(timings(changed_train, changed_eval), CPU)
-    (found,) = manual_vs_torch
+def test_a_changed_timing_changes_its_ratio_only(arch, train, evaluation, expected, meets_goal):
+    (found,) = timing.manual_vs_torch(timings({**TRAIN, arch: train}, {**EVAL, arch: evaluation}), CPU)
     assert found["train_ratio"] == expected and found["meets_goal"] == meets_goal
 
 
 def test_a_manual_layer_without_its_twin_measured_has_no_ratio():
-    train = {key: value for key, value in TRAIN.items() if key[0] == "lstm_manual"}
-    manual_vs_torch, reference_vs_project = timing.ratios(timings(train, EVAL), CPU)
-    assert manual_vs_torch == [] and [row["arch"] for row in reference_vs_project] == ["lstm_manual"]
+    assert timing.manual_vs_torch(timings({"lstm_manual": 6.0}, EVAL), CPU) == []
 
 
-def fake_loops(monkeypatch, calls: list) -> None:
-    """LOOPS whose loops record (arch, mode, train/eval, deterministic setting) instead of running."""
-    for mode in timing.LOOPS:
-
-        def build(arch, *_, mode=mode):
-            def loop(part):
-                return lambda: calls.append((arch, mode, part, torch.are_deterministic_algorithms_enabled()))
-
-            return loop("train"), loop("eval")
-
-        monkeypatch.setitem(timing.LOOPS, mode, build)
-
-
-def test_measure_interleaves_every_loop_in_each_round_and_restores_the_deterministic_setting(monkeypatch):
+def test_measure_interleaves_every_loop_in_each_round_deterministic_and_restores_the_setting(monkeypatch):
     calls = []
-    fake_loops(monkeypatch, calls)
+
+    def loops(arch, *_):  # loops that record (arch, train/eval, the deterministic setting) instead of running
+        def loop(part):
+            return lambda: calls.append((arch, part, torch.are_deterministic_algorithms_enabled()))
+
+        return loop("train"), loop("eval")
+
+    monkeypatch.setattr(timing, "project_loops", loops)
     setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=2)
     assert not torch.are_deterministic_algorithms_enabled()
     timing.measure(["lstm", "lstm_manual"], {"lengths": torch.tensor([5])}, 50, setup)
     assert not torch.are_deterministic_algorithms_enabled()
-    one_round = [
-        (arch, mode, part, mode == "project")  # the project's loops run deterministic, as stages/train.py
-        for arch in ("lstm", "lstm_manual")
-        for mode in ("project", "reference")
-        for part in ("train", "eval")
-    ]
-    assert calls == one_round * 2
+    one_round = [(arch, part, True) for arch in ("lstm", "lstm_manual") for part in ("train", "eval")]
+    assert calls == one_round * 2  # deterministic, as stages/train.py trains
 
 
 def test_measure_reports_the_median_and_real_tokens(monkeypatch):
     seconds = iter([3.0, 0.5, 1.0, 0.9, 1.5, 0.6])  # train, eval of round 1, of round 2, ...
-    monkeypatch.setattr(timing, "LOOPS", {"project": lambda *_: (None, None)})
+    monkeypatch.setattr(timing, "project_loops", lambda *_: (None, None))
     monkeypatch.setattr(timing, "timed", lambda run, device: next(seconds))
     split = {"lengths": torch.tensor([30, 10, 60])}  # 100 real tokens, whatever the padded length
     setup = timing.Setup(8, 8, 16, 0.01, 0.0, CPU, repeats=3)
@@ -139,45 +115,6 @@ def test_measure_reports_the_median_and_real_tokens(monkeypatch):
     assert result["train_seconds_runs"] == [3.0, 1.0, 1.5] and result["eval_seconds_runs"] == [0.5, 0.9, 0.6]
     assert result["train_tokens_per_s"] == pytest.approx(100 / 1.5)
     assert result["eval_tokens_per_s"] == pytest.approx(100 / 0.6)
-
-
-def copy_weights(naive: torch.nn.Module, layer: torch.nn.RNNBase, gates: list[str]) -> None:
-    """The weights of torch's layer (gates in torch's order) into the naive cell's per-gate nn.Linear on [h, x]."""
-    w_ih, w_hh = layer.weight_ih_l0.chunk(len(gates)), layer.weight_hh_l0.chunk(len(gates))
-    b_ih, b_hh = layer.bias_ih_l0.chunk(len(gates)), layer.bias_hh_l0.chunk(len(gates))
-    with torch.no_grad():
-        for index, name in enumerate(gates):
-            getattr(naive, name).weight.copy_(torch.cat([w_hh[index], w_ih[index]], dim=1))
-            getattr(naive, name).bias.copy_(b_ih[index] + b_hh[index])
-
-
-@pytest.mark.parametrize(
-    ("naive", "layer", "gates"),
-    [
-        (reference.NaiveRNN, torch.nn.RNN, ["linear"]),
-        (reference.NaiveLSTM, torch.nn.LSTM, ["input", "forget", "candidate", "output"]),
-    ],
-    ids=["rnn", "lstm"],
-)
-def test_the_reports_naive_cells_compute_torchs_layer(naive, layer, gates):
-    torch.manual_seed(0)
-    cell, twin = naive(3, 4), layer(3, 4, batch_first=True)
-    copy_weights(cell, twin, gates)
-    x = torch.randn(2, 5, 3)
-    states, last = cell(x)
-    torch.testing.assert_close(states, twin(x)[0], atol=1e-6, rtol=0)
-    assert torch.equal(last, states[:, -1])
-
-
-def test_an_architecture_the_report_did_not_have_runs_its_registered_layer_time_major(monkeypatch):
-    ids = torch.randint(0, 20, (3, 7))
-    torch.manual_seed(0)
-    report = reference.ReferenceClassifier("gru", 20, 4, 5).eval()  # torch's nn.GRU, batch first
-    monkeypatch.delitem(reference.REFERENCE_LAYERS, "gru")
-    torch.manual_seed(0)
-    registered = reference.ReferenceClassifier("gru", 20, 4, 5).eval()  # the project's time-major layer
-    assert registered.time_major and not report.time_major
-    torch.testing.assert_close(registered(ids), report(ids))
 
 
 def test_synthetic_reviews_are_right_padded_with_lengths_around_imdbs_median():
@@ -212,13 +149,12 @@ def test_json_report_on_tiny_synthetic_data(capsys):
     config = report["config"]
     assert (config["data"], config["reviews"], config["seq_len"], config["repeats"]) == ("synthetic", 40, 30, 1)
     assert MIN_LENGTH * 40 <= config["tokens"] <= 30 * 40
-    results = {(row["arch"], row["mode"]): row for row in report["results"]}
-    assert list(results) == [(arch, mode) for arch in ("lstm_manual", "lstm") for mode in ("project", "reference")]
+    results = {row["arch"]: row for row in report["results"]}
+    assert list(results) == ["lstm_manual", "lstm"]
     for row in results.values():
         assert len(row["train_seconds_runs"]) == len(row["eval_seconds_runs"]) == 1
         assert row["train_seconds"] > 0 and row["eval_tokens_per_s"] > 0
     assert [(row["manual"], row["torch"]) for row in report["manual_vs_torch"]] == [("lstm_manual", "lstm")]
-    assert [row["arch"] for row in report["reference_vs_project"]] == ["lstm_manual", "lstm"]
 
 
 def test_sizes_threads_and_numerics_default_to_the_studys():
@@ -239,8 +175,8 @@ def test_the_module_prints_tables(tmp_path):
     command = [sys.executable, "-m", "bench.speed", *TINY, "--archs", "rnn", "rnn_manual", "--portable-numerics"]
     output = run_command(command, PROJECT).stdout
     assert output.startswith("machine: ") and "MKL COMPATIBLE, ATen AVX2, oneDNN off" in output.splitlines()[0]
-    assert "| rnn_manual | project" in output and "| rnn        | reference" in output
-    assert "manual / torch" in output and "reference / project" in output and "train_range" in output
+    assert "| rnn_manual |" in output and "| rnn        |" in output
+    assert "manual / torch" in output and "train_range" in output
 
 
 def test_the_gpu_script_runs_its_steps_on_the_cpu_through_dvc_and_says_no_gpu(reproduced, tmp_path):

@@ -5,7 +5,6 @@ import pytest
 import yaml
 from conftest import PROJECT
 
-from bench import reference
 from imdb_rnn import architectures
 from imdb_rnn.analysis import claims, stats
 from imdb_rnn.core.common import StageError
@@ -100,8 +99,3 @@ def test_a_missing_or_broken_file_says_what_to_do(tmp_path):
     (tmp_path / "claims.yaml").write_text("report: [")
     with pytest.raises(StageError, match="is not valid YAML"):
         claims.load_claims(tmp_path / "claims.yaml")
-
-
-def test_the_benchmarks_reference_layers_name_registered_architectures():
-    """Beside the report's names: the other list of architectures outside the registry."""
-    assert set(reference.REFERENCE_LAYERS) <= set(architectures.NAMES)
