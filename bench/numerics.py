@@ -1,13 +1,9 @@
 """Which settings move the numbers, and what the portable-numerics setting costs: a short training per setting.
 
-    python -m bench.numerics                    # every architecture, 60 batches each; about 15 min on 2 cores
-    python -m bench.numerics --archs rnn gru --batches 20
+    python -m bench.numerics [--archs rnn gru] [--batches 60]     # every architecture: about 15 min on 2 cores
 
-Per setting (SETTINGS: `portable` is imdb_rnn/training/environment.py's; the others take one of its levers, or the
-CPU's own choice, at a time), a fresh process, on one core when it can (the libraries read their setting once),
-trains each architecture from seed 0 for --batches batches of 64 reviews (bench/reviews.py), then scores 2,048
-others. It prints a table of the digests of the trained weights and scores, one letter per distinct result of an
-architecture (equal letters: bit-identical), and one of the CPU seconds of the training and of the scoring.
+Per setting (SETTINGS), in a fresh process on one core when it can, each architecture trains from seed 0 on --batches
+batches of 64 reviews, then scores 2,048 others; docs/reproducibility.md describes the settings and quotes the output.
 """
 
 import argparse
@@ -87,7 +83,7 @@ def run_setting(name: str, archs: list[str], batches: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.numerics", description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=list(architectures.NAMES), choices=architectures.NAMES)
     parser.add_argument("--batches", type=int, default=60, help="training batches per architecture (default 60)")
     parser.add_argument("--worker", nargs=2, type=int, metavar=("THREADS", "PORTABLE"), help=argparse.SUPPRESS)

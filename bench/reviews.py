@@ -24,12 +24,8 @@ def synthetic_split(reviews: int, seq_len: int, vocab_size: int, generator: torc
 def load_reviews(
     root: Path, reviews: int, seed: int, synthetic: bool, seq_len: int, vocab_size: int
 ) -> tuple[dict[str, Tensor], int, str]:
-    """`reviews` reviews to time on, the vocabulary size (with <pad> and <unk>), and where they come from.
-
-    The tokenized training split under `root` when it exists and `synthetic` is off: its reviews in a
-    seeded order, repeated when `reviews` asks for more than it holds. Otherwise random reviews of at
-    most `seq_len` tokens from `vocab_size` words.
-    """
+    """`reviews` reviews to time on, the vocabulary size (with <pad> and <unk>), and where they come from: the training
+    split under `root` in a seeded order, repeated if too short; without it, or if `synthetic`, random reviews."""
     generator = torch.Generator().manual_seed(seed)
     path = split_file("train", root / PROCESSED_DIR)
     if synthetic or not path.exists():
