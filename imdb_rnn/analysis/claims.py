@@ -1,10 +1,12 @@
 """claims.yaml, what the original report published: its schema, its loader, and what each claim is judged on.
 
 One file holds the report's test accuracies and its claims about the architectures (read by the plot
-and report stages) and its ablations, each a DVC experiment with the report's claim and figure for it
-(read by tools.ablations). A claim's kind says what it is judged on (`judged_on`): one architecture's
-accuracy, or differences other − base. imdb_rnn/verdicts.py judges it; this module draws no verdict, so
-that the plot stage, which only draws the report's figures, does not depend on the verdicts' wording.
+and report stages), its ablations, each a DVC experiment with the report's claim and figure for it
+(read by tools.ablations), and our own claim that each architecture beats the NBSVM baseline (stage
+baseline; read by the report stage). A claim's kind says what it is judged on (`judged_on`): one
+architecture's accuracy, or differences other − base. imdb_rnn/verdicts.py judges it; this module draws
+no verdict, so that the plot stage, which only draws the report's figures, does not depend on the
+verdicts' wording.
 """
 
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ THRESHOLD_KINDS = ("above", "below")  # judged on one accuracy; the others on di
 ARCHS_PER_KIND = {"better": (2, 2), "worse": (2, 2), "same": (2, None), "above": (1, 1), "below": (1, 1)}
 
 Accuracy = Annotated[float, Field(ge=0, le=1)]
+BASELINE = "baseline"  # the NBSVM baseline (stage baseline) as a claim names it: `lstm − baseline`
 
 
 class _Strict(BaseModel):
@@ -144,9 +147,38 @@ class Ablations(_Strict):
         return {"archs": self.archs, "seeds": experiment.seeds, **experiment.params}
 
 
+class Baseline(_Strict):
+    """Ours, not the report's: each of `archs` beats the NBSVM baseline, and the accuracy its authors published.
+
+    Each arch's claim is a `better` claim on arch − baseline, paired review by review on the test set.
+    """
+
+    text: str = Field(min_length=1)  # what each claim says of its architecture: "<arch> <text>"
+    archs: list[str] = Field(min_length=1)
+    published: Accuracy  # Wang & Manning's NBSVM-bi test accuracy, trained on all 25,000 training reviews
+
+    _archs = field_validator("archs")(unique)
+
+    @field_validator("archs")
+    @classmethod
+    def _not_the_baseline(cls, archs: list[str]) -> list[str]:
+        if BASELINE in archs:
+            raise ValueError(f"'{BASELINE}' names the baseline itself, not an architecture")
+        return archs
+
+    def claims_about(self, archs: Sequence[str]) -> list[Claim]:
+        """The claim that each of its archs among `archs` beats the baseline, in the order of `archs`."""
+        return [
+            Claim(text=f"{arch} {self.text}", kind="better", archs=[BASELINE, arch])
+            for arch in archs
+            if arch in self.archs
+        ]
+
+
 class Claims(_Strict):
     report: Report
     ablations: Ablations
+    baseline: Baseline | None = None  # None: no claim against the NBSVM baseline
 
 
 def load_claims(path: Path = CLAIMS_FILE) -> Claims:
