@@ -4,11 +4,14 @@
 
 Per architecture: the number of seeds, the mean test accuracy with its 95% interval (best-validation
 epoch and last epoch), the report's figure beside ours, and how many runs diverged (their accuracies
-count in the means). Then the paired differences between architectures and the verdict on each claim
-of the report (claims.yaml, imdb_rnn/analysis/claims.py), both at each epoch, raw and after
-Holm–Bonferroni, and what each verdict tests; every run, the setup (data, device, params) and the
-figures. The estimates are those the aggregate stage wrote; the verdicts and their wording are
-imdb_rnn/verdicts.py's; this module renders them into stages/results.md.jinja.
+count in the means). Then the NBSVM baseline (stage baseline), each architecture's paired difference
+from it and the verdict on our claim that each beats it; the paired differences between architectures
+and the verdict on each claim of the report (claims.yaml, imdb_rnn/analysis/claims.py), all at each
+epoch, raw and after Holm–Bonferroni, and what each verdict tests; every run, the setup (data, device,
+params) and the figures. The estimates are those the aggregate stage wrote, but for the differences
+from the baseline, which pair the aggregate's per-review results (metrics/correct.npz) with the
+baseline's (imdb_rnn/analysis/baseline.py); the verdicts and their wording are imdb_rnn/verdicts.py's;
+this module renders them into stages/results.md.jinja.
 """
 
 from pathlib import Path
@@ -20,12 +23,13 @@ from pydantic import Field
 
 from imdb_rnn import verdicts
 from imdb_rnn.analysis import aggregated, claims, stats
+from imdb_rnn.analysis.baseline import Baseline, read_baseline, versus
 from imdb_rnn.analysis.claims import Claim
 from imdb_rnn.analysis.formatting import margin_text, points, points_interval, standard_errors
-from imdb_rnn.core.common import atomic_output, read_json, run_stage
+from imdb_rnn.core.common import StageError, atomic_output, read_json, run_stage
 from imdb_rnn.core.epochs import BEST, LAST, Epoch
 from imdb_rnn.core.params import StageParams, load_params
-from imdb_rnn.core.paths import DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
+from imdb_rnn.core.paths import CORRECT_FILE, DATA_SOURCE_FILE, PLOTS_DIR, REPORT_FILE
 
 TEMPLATE = Path(__file__).with_name("results.md.jinja")
 
@@ -161,6 +165,51 @@ def dependencies(judged: list[Claim], by_epoch: dict[Epoch, list[verdicts.Verdic
     return notes
 
 
+def against_baseline(
+    judged: list[Claim], correct: aggregated.Correct, baseline: Baseline, seeds: list[int], epoch: Epoch
+) -> list[list[stats.Estimate]]:
+    """What each claim that an arch beats the baseline is judged on: arch − baseline at `epoch`, on `seeds`."""
+
+    def difference(_: str, arch: str) -> stats.Estimate:
+        if arch not in correct:
+            raise StageError(f"{CORRECT_FILE} holds no run of {arch}: rerun `dvc repro aggregate`")
+        return versus(
+            {seed: by_key[epoch.key] for seed, by_key in correct[arch].items() if seed in seeds}, baseline.correct
+        )
+
+    return [claims.judged_on(claim, difference) for claim in judged]
+
+
+def baseline_table(judged: list[Claim], found: dict[Epoch, list[list[stats.Estimate]]]) -> pd.DataFrame:
+    """Per claim, arch − baseline at each epoch: the seeds, the mean with its 95% interval, the standard errors."""
+    rows = []
+    for index, claim in enumerate(judged):
+        base, other = claim.archs
+        row = {"difference": f"{other} − {base}", "seeds": found[LAST][index][0].n}
+        for epoch in PROTOCOLS:
+            result = found[epoch][index][0]
+            row[f"{epoch.label}: mean [95% CI] (points)"] = (
+                f"{points(result.mean)} {points_interval(result.interval())}"
+            )
+            row[f"{epoch.label}: SE (points)"] = standard_errors(result)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def baseline_verdicts(judged: list[Claim], by_epoch: dict[Epoch, list[verdicts.Verdict]], margin: float) -> list[str]:
+    """One line per claim: what it tests and its verdict at each epoch (once if both agree), raw and after Holm."""
+    lines = []
+    for index, claim in enumerate(judged):
+        found = {epoch: by_epoch[epoch][index] for epoch in PROTOCOLS}
+        words = {epoch: f"{verdict.raw} (after Holm: {verdict.corrected})" for epoch, verdict in found.items()}
+        if len(set(words.values())) == 1:
+            judged_at = f"{words[LAST]}, at both epochs"
+        else:
+            judged_at = "; ".join(f"{epoch.label}: {text}" for epoch, text in words.items())
+        lines.append(f"- *{claim.text}* (tested: {verdicts.tested(claim, margin)}): {judged_at}.")
+    return lines
+
+
 def runs_table(archs: list[str], seeds: list[int]) -> pd.DataFrame:
     """Every run of these archs and seeds, from the aggregate's per-run table."""
     table = aggregated.runs()
@@ -196,7 +245,38 @@ def by_protocol(title: str, tables: dict[Epoch, pd.DataFrame]) -> str:
     return "\n\n".join(f"### {title}, {epoch.label}\n\n{markdown(table)}" for epoch, table in tables.items())
 
 
-def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict, original: claims.Report) -> str:
+def baseline_part(
+    params: Params, published: claims.Baseline | None, baseline: Baseline, correct: aggregated.Correct
+) -> dict:
+    """The template's `baseline`: the baseline's figures, and per claimed arch its difference table and verdicts."""
+    judged = [] if published is None else published.claims_about(params.archs)
+    part = {
+        "accuracy": f"{baseline.accuracy:.4f} [{baseline.low:.4f}, {baseline.high:.4f}]",
+        "n_train": f"{baseline.n_train:,}",
+        "C": f"{baseline.chosen_c:g}",
+        "val_accuracy": f"{baseline.val_accuracy:.4f}",
+        "published": None if published is None else f"{published.published:.4f}",
+        "claims": len(judged),
+    }
+    if judged:
+        found = {epoch: against_baseline(judged, correct, baseline, params.seeds, epoch) for epoch in PROTOCOLS}
+        by_epoch = {
+            epoch: verdicts.judge_claims(judged, found[epoch], params.equivalence_margin) for epoch in PROTOCOLS
+        }
+        part["table"] = markdown(baseline_table(judged, found))
+        part["verdicts"] = "\n".join(baseline_verdicts(judged, by_epoch, params.equivalence_margin))
+    return part
+
+
+def render(
+    params: Params,
+    estimates: dict,
+    per_run: pd.DataFrame,
+    source: dict,
+    original: claims.Claims,
+    baseline: Baseline,
+    correct: aggregated.Correct,
+) -> str:
     """The report's markdown: the template filled with the tables and verdicts."""
     margin = params.equivalence_margin
     differences = claim_tables = notes = None
@@ -204,7 +284,7 @@ def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict,
         differences = by_protocol(
             "Differences", {epoch: difference_table(estimates, params.archs, epoch) for epoch in PROTOCOLS}
         )
-    judged = original.claims_about(params.archs)
+    judged = original.report.claims_about(params.archs)
     if judged:
         found = {epoch: [claim_estimates(claim, estimates, epoch) for claim in judged] for epoch in PROTOCOLS}
         by_epoch = {epoch: verdicts.judge_claims(judged, found[epoch], margin) for epoch in PROTOCOLS}
@@ -217,7 +297,8 @@ def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict,
     return template.render(
         params=params,
         seeds=", ".join(map(str, params.seeds)),
-        architectures=markdown(architecture_table(estimates, params.archs, original.test_accuracy)),
+        architectures=markdown(architecture_table(estimates, params.archs, original.report.test_accuracy)),
+        baseline=baseline_part(params, original.baseline, baseline, correct),
         differences=differences,
         margin=margin_text(margin),
         equivalence=f"{EQUIVALENCE:.0%}",
@@ -234,11 +315,12 @@ def render(params: Params, estimates: dict, per_run: pd.DataFrame, source: dict,
 
 def main() -> None:
     params = load_params(Params)
-    original = claims.load_claims().report
+    original = claims.load_claims()
     per_run = runs_table(params.archs, params.seeds)
     source = read_json(DATA_SOURCE_FILE, "download")
+    baseline, correct = read_baseline(), aggregated.read_correct()
     with atomic_output(REPORT_FILE) as staged:
-        staged.write_text(render(params, aggregated.estimates(), per_run, source, original))
+        staged.write_text(render(params, aggregated.estimates(), per_run, source, original, baseline, correct))
     print(f"report: {', '.join(params.archs)} x {len(params.seeds)} seeds -> {REPORT_FILE}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import PROJECT, made_up_correct, set_params, write_run, write_study
+from conftest import N_REVIEWS, PROJECT, made_up_correct, set_params, write_run, write_study
 
 from imdb_rnn import verdicts
 from imdb_rnn.analysis import aggregated, claims
@@ -53,6 +53,20 @@ def write_data_source(project: Path) -> None:
     (project / DATA_SOURCE_FILE).write_text(json.dumps(source))
 
 
+def write_baseline(project: Path, correct: np.ndarray | None = None) -> None:
+    """What stage baseline writes, made up: its metrics (an interval as wide as Wilson's) and per-review results."""
+    if correct is None:
+        correct = made_up_correct("baseline", 0, 0.9, "best")
+    accuracy = float(correct.mean())
+    half = 1.96 * (accuracy * (1 - accuracy) / len(correct)) ** 0.5
+    metrics = {"test_acc": accuracy, "test_acc_low": accuracy - half, "test_acc_high": accuracy + half}
+    metrics |= {"chosen_C": 0.1, "selection": [{"C": 0.1, "val_acc": 0.9064, "converged": True}]}
+    metrics |= {"n_train": 22500, "n_val": 2500, "n_test": len(correct)}
+    (project / paths.BASELINE_METRICS_FILE).write_text(json.dumps(metrics))
+    packed = {"n_reviews": np.array(len(correct)), "correct": np.packbits(correct)}
+    np.savez_compressed(project / paths.BASELINE_CORRECT_FILE, **packed)
+
+
 def reported(project: Path) -> str:
     aggregate.main()
     report.main()
@@ -65,6 +79,7 @@ def study(project) -> Path:
     write_runs(project, STUDY)
     aggregate.main()
     write_data_source(project)
+    write_baseline(project)
     return project
 
 
@@ -151,6 +166,63 @@ def test_every_claim_at_both_epochs_with_n_interval_and_both_verdicts(study):
     assert "the correction (best-validation epoch): holds, after Holm not detectable at this n" in gru
 
 
+def against_baseline(text: str) -> tuple[str, dict[str, str]]:
+    """The baseline's section, its whitespace collapsed, and its verdict line per claim text."""
+    part = " ".join(text.split("## Against the NBSVM baseline\n", 1)[1].split("\n## ", 1)[0].split())
+    lines = [line for line in text.splitlines() if line.startswith("- *") and "NBSVM baseline*" in line]
+    return part, {line[3:].split("*", 1)[0]: line.split("*", 2)[2] for line in lines}
+
+
+def test_the_baseline_each_archs_paired_difference_from_it_and_a_verdict_per_arch(study):
+    report.main()
+    text = (study / REPORT_FILE).read_text()
+    part, judged = against_baseline(text)
+    assert "on 22,500 reviews (the study's training split without its validation split), C = 0.1" in part
+    assert "test accuracy **0.9000 [0.8941, 0.9059]**, its 95% Wilson interval from the test set's sample alone" in part
+    assert "Wang & Manning published 0.9122 (NBSVM-bi) trained on all 25,000 training reviews" in part
+    assert "Holm–Bonferroni corrects over these 3 claims at each epoch, a family of their own" in part
+    (lstm,) = rows(text, "lstm − baseline")
+    assert lstm[:4] == ["lstm − baseline", "3", "-4.33 [-5.52, -3.15]", "seed 0.26, test 0.22"]  # 0.8567 − 0.9000
+    assert rows(text, "lstm")[0][5].startswith("seed 0.26, ")  # the arch's own seed part: the baseline adds none
+    opposite = " (tested: lstm − baseline > 0): does not hold: the opposite is detectable (after Holm: does not hold"
+    assert judged["lstm beats the NBSVM baseline"].startswith(opposite)
+    assert len(judged) == 3 and all(line.endswith("at both epochs.") for line in judged.values())
+    assert "after Holm (7 claims)" in rows(text.split("### Claims, last epoch\n", 1)[1])[0]  # a family apart
+
+    write_baseline(study, made_up_correct("baseline", 0, 0.7, "best"))  # far below every arch
+    _, judged = against_baseline(reported(study))
+    assert judged["gru beats the NBSVM baseline"] == (
+        " (tested: gru − baseline > 0): holds (after Holm: holds), at both epochs."
+    )
+    write_baseline(study, made_up_runs("lstm", STUDY["lstm"])[1]["last"])  # lstm's own run of seed 1: no gap
+    _, judged = against_baseline(reported(study))
+    undecided = f"{verdicts.NOT_DETECTABLE} (after Holm: {verdicts.NOT_DETECTABLE})"
+    assert judged["lstm beats the NBSVM baseline"] == f" (tested: lstm − baseline > 0): {undecided}, at both epochs."
+    assert judged["rnn beats the NBSVM baseline"] == (  # -1.7 points at the last epoch, -1.1 at the other
+        " (tested: rnn − baseline > 0): last epoch: does not hold: the opposite is detectable (after Holm: "
+        f"{verdicts.NOT_DETECTABLE}); best-validation epoch: {undecided}."
+    )
+
+
+def test_the_baselines_claim_in_claims_yaml_is_checked_and_its_test_set_must_be_the_runs(study):
+    written = yaml.safe_load((study / claims.CLAIMS_FILE).read_text())
+    written["baseline"]["archs"].append("baseline")
+    (study / claims.CLAIMS_FILE).write_text(yaml.safe_dump(written))
+    with pytest.raises(StageError, match="baseline.archs: Value error, 'baseline' names the baseline itself"):
+        report.main()
+    del written["baseline"]
+    (study / claims.CLAIMS_FILE).write_text(yaml.safe_dump(written))
+    report.main()
+    part, judged = against_baseline((study / REPORT_FILE).read_text())
+    assert "test accuracy **0.9000 [" in part and "No claim against the baseline concerns these archs." in part
+    assert not judged and "published" not in part
+    written["baseline"] = yaml.safe_load((PROJECT / claims.CLAIMS_FILE).read_text())["baseline"]
+    (study / claims.CLAIMS_FILE).write_text(yaml.safe_dump(written))
+    write_baseline(study, made_up_correct("baseline", 0, 0.9, "best")[: N_REVIEWS // 2])
+    with pytest.raises(StageError, match="the runs scored \\[10000\\] test reviews and the baseline 5,000"):
+        report.main()
+
+
 def test_a_claim_added_to_claims_yaml_is_judged_and_a_wrong_one_refused(study):
     written = yaml.safe_load((study / claims.CLAIMS_FILE).read_text())
     written["report"]["claims"].append({"text": "GRU beats LSTM", "kind": "better", "archs": ["lstm", "gru"]})
@@ -217,6 +289,7 @@ def test_names_with_a_dash_work(project):
     set_params(project, archs=["rnn", "my-gru"], seeds=[0, 1])
     write_study(project, {"rnn": [0.84, 0.85], "my-gru": [0.86, 0.872]})
     write_data_source(project)
+    write_baseline(project)
     text = reported(project)
     assert len(rows(text, "my-gru − rnn")) == 2  # at both epochs
     assert set(claims_of(text, "last epoch")) == {"the plain RNN stays just below 85%"}
@@ -238,6 +311,7 @@ def test_one_seed_has_no_interval_and_no_verdict(project):
     set_params(project, archs=["rnn", "lstm"], seeds=[0])
     write_study(project, {"rnn": [0.84], "lstm": [0.86]})
     write_data_source(project)
+    write_baseline(project)
     text = reported(project)
     assert rows(text, "lstm")[0][2] == "0.8600 (no interval: one seed)"
     for protocol in ("last epoch", "best-validation epoch"):
@@ -252,6 +326,7 @@ def test_identical_runs_give_no_verdict(project):
         for arch in ("lstm", "lstm_manual"):
             write_run(project, arch, seed, correct={epoch: np.copy(right) for epoch, right in correct.items()})
     write_data_source(project)
+    write_baseline(project)
     claim = claims_of(reported(project), "last epoch")["the hand-written LSTM does as well as nn.LSTM"]
     assert claim[1].startswith("lstm_manual − lstm = 0.00 none") and claim[3] == "identical in all 2 runs"
 
@@ -262,6 +337,9 @@ def test_identical_runs_give_no_verdict(project):
         ("metrics/train/gru-1/metrics.json", "train@gru-1"),
         ("metrics/estimates.json", "aggregate"),
         ("metrics/data_source.json", "download"),
+        ("metrics/correct.npz", "aggregate"),
+        ("metrics/baseline.json", "baseline"),
+        ("metrics/baseline_correct.npz", "baseline"),
     ],
 )
 def test_a_missing_input_names_the_file_and_the_stage_to_run(study, missing, target):
