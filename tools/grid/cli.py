@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--git-remote", default="origin", help="the git remote the workers clone and push to")
     add("--dvc-remote", help="the DVC remote for data and run cache (default: DVC's default)")
     add("--rev", default="HEAD", help="the commit every cell starts from")
-    add("--metric", default="test_acc.mean", help="the summary shows the metrics whose keys end so")
+    add("--metric", default="best", help="the summary shows the metrics whose keys end so: n, best or last")
     add("--cell-timeout", type=float, default=6 * 3600, metavar="S", help="a cell running S seconds fails")
     add("--attempts", type=int, default=3, help="tries of a clone or a push")
     add("--connect-timeout", type=float, default=30, metavar="S", help="the wait for the scheduler and workers")
