@@ -246,16 +246,16 @@ def by_protocol(title: str, tables: dict[Epoch, pd.DataFrame]) -> str:
 
 
 def baseline_part(
-    params: Params, published: claims.Baseline | None, baseline: Baseline, correct: aggregated.Correct
+    params: Params, claimed: claims.AgainstBaseline | None, baseline: Baseline, correct: aggregated.Correct
 ) -> dict:
     """The template's `baseline`: the baseline's figures, and per claimed arch its difference table and verdicts."""
-    judged = [] if published is None else published.claims_about(params.archs)
+    judged = [] if claimed is None else claimed.claims_about(params.archs)
     part = {
         "accuracy": f"{baseline.accuracy:.4f} [{baseline.low:.4f}, {baseline.high:.4f}]",
         "n_train": f"{baseline.n_train:,}",
         "C": f"{baseline.chosen_c:g}",
         "val_accuracy": f"{baseline.val_accuracy:.4f}",
-        "published": None if published is None else f"{published.published:.4f}",
+        "published": None if claimed is None else f"{claimed.published:.4f}",
         "claims": len(judged),
     }
     if judged:

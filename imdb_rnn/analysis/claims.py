@@ -147,7 +147,7 @@ class Ablations(_Strict):
         return {"archs": self.archs, "seeds": experiment.seeds, **experiment.params}
 
 
-class Baseline(_Strict):
+class AgainstBaseline(_Strict):
     """Ours, not the report's: each of `archs` beats the NBSVM baseline, and the accuracy its authors published.
 
     Each arch's claim is a `better` claim on arch − baseline, paired review by review on the test set.
@@ -178,7 +178,7 @@ class Baseline(_Strict):
 class Claims(_Strict):
     report: Report
     ablations: Ablations
-    baseline: Baseline | None = None  # None: no claim against the NBSVM baseline
+    baseline: AgainstBaseline | None = None  # None: no claim against the NBSVM baseline
 
 
 def load_claims(path: Path = CLAIMS_FILE) -> Claims:
