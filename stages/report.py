@@ -171,11 +171,10 @@ def against_baseline(
     """What each claim that an arch beats the baseline is judged on: arch − baseline at `epoch`, on `seeds`."""
 
     def difference(_: str, arch: str) -> stats.Estimate:
-        if arch not in correct:
-            raise StageError(f"{CORRECT_FILE} holds no run of {arch}: rerun `dvc repro aggregate`")
-        return versus(
-            {seed: by_key[epoch.key] for seed, by_key in correct[arch].items() if seed in seeds}, baseline.correct
-        )
+        runs = {seed: by_key[epoch.key] for seed, by_key in correct.get(arch, {}).items() if seed in seeds}
+        if not runs:
+            raise StageError(f"{CORRECT_FILE} holds no run of {arch} on seeds {seeds}: rerun `dvc repro aggregate`")
+        return versus(runs, baseline.correct)
 
     return [claims.judged_on(claim, difference) for claim in judged]
 

@@ -221,6 +221,10 @@ def test_the_baselines_claim_in_claims_yaml_is_checked_and_its_test_set_must_be_
     write_baseline(study, made_up_correct("baseline", 0, 0.9, "best")[: N_REVIEWS // 2])
     with pytest.raises(StageError, match="the runs scored \\[10000\\] test reviews and the baseline 5,000"):
         report.main()
+    write_baseline(study)
+    set_params(study, seeds=[7])  # correct.npz written for other seeds: the aggregate is stale
+    with pytest.raises(StageError, match="correct.npz holds no run of rnn on seeds \\[7\\]: rerun `dvc repro aggr"):
+        report.main()
 
 
 def test_a_claim_added_to_claims_yaml_is_judged_and_a_wrong_one_refused(study):
