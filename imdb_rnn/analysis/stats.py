@@ -27,6 +27,7 @@ This module draws no verdict: imdb_rnn/verdicts.py draws them from these estimat
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
@@ -189,12 +190,12 @@ class _Table:
         return (n * int((self.row_sums**2).sum()) - self.total**2) / (n * (n - 1) * reviews**2)
 
     @property
-    def residual_mean_square(self) -> float:
-        """MS_e, the seed x review interaction's mean square, with (n - 1)(N - 1) degrees of freedom."""
+    def residual_mean_square(self) -> Fraction:
+        """MS_e, the seed x review interaction's mean square, with (n - 1)(N - 1) degrees of freedom (exact)."""
         n, reviews = self.n, self.reviews
         rows, columns = int((self.row_sums**2).sum()), int((self.column_sums**2).sum())
         numerator = n * reviews * self.squares - n * rows - reviews * columns + self.total**2
-        return numerator / (n * reviews * (n - 1) * (reviews - 1))
+        return Fraction(numerator, n * reviews * (n - 1) * (reviews - 1))
 
 
 def _combine(parts: Sequence[tuple[int, _Table]]) -> Estimate:
@@ -205,9 +206,12 @@ def _combine(parts: Sequence[tuple[int, _Table]]) -> Estimate:
     # The per-review mean over each side's runs, combined with the signs, over a common integer denominator.
     common = math.prod(table.n for _, table in parts)
     per_review = sum(sign * table.column_sums * (common // table.n) for sign, table in parts)
-    spread = (reviews * int((per_review**2).sum()) - int(per_review.sum()) ** 2) / (reviews * (reviews - 1) * common**2)
+    # In exact fractions, so that a test part of exactly 0 is 0, never a rounding error either side of it.
+    spread = Fraction(
+        reviews * int((per_review**2).sum()) - int(per_review.sum()) ** 2, reviews * (reviews - 1) * common**2
+    )
     interaction = sum(table.residual_mean_square / table.n for _, table in parts)
-    test_var = max(0.0, spread - interaction) / reviews
+    test_var = float(max(Fraction(0), spread - interaction) / reviews)
     std = math.sqrt(parts[0][1].seed_variance) if len(parts) == 1 else None
     return Estimate(min(table.n for _, table in parts), mean, std, tuple(seed), test_var)
 
