@@ -216,7 +216,8 @@ def read_sides(output: Path, rewrite: str, params_of: Callable[[str], dict]) -> 
     packed = read_groups(output.with_suffix(".npz"), str(output.with_suffix(".npz")), rewrite)
     sides = []
     for entry in data["sides"]:
-        correct: Correct = packed.get(entry["label"], {})
+        kept = packed.get(entry["label"], {})
+        correct: Correct = {arch: kept[arch] for arch in entry["runs"] if arch in kept}  # the table's row order
         side = Side(entry["label"], params_of(entry["label"]), list(entry["revs"]), correct)
         side.diverged = {
             arch: {int(seed): bool(run["diverged"]) for seed, run in entry["runs"][arch].items()} for arch in correct
