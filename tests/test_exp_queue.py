@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import GIT_COMMIT, TINY_MODEL, interrupt_after_first_success, make_dvc_project, processes_in, run_command
+from conftest import GIT_COMMIT, copy_project, interrupt_after_first_success, processes_in, run_command
 from test_comparison import markdown_cells
 
 from tools import ablations
@@ -17,12 +17,11 @@ STUDY = {
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A tiny study, reproduced and committed (`run` compares the ablations with it), and two ablations."""
-    root = make_dvc_project(tmp_path_factory.mktemp("queue"), **TINY_MODEL | {"epochs": 1, "archs": ["rnn"]})
+def project(reproduced, tmp_path_factory):
+    """The tiny reproduced study, committed (`run` compares the ablations with it), and two ablations."""
+    root = copy_project(reproduced, tmp_path_factory.mktemp("queue") / "project")
     claims = yaml.safe_load((root / "claims.yaml").read_text())
     (root / "claims.yaml").write_text(yaml.safe_dump(claims | {"ablations": STUDY}))
-    run_command(["dvc", "repro", "-q"], root)
     run_command(["git", "add", "-A"], root)
     run_command([*GIT_COMMIT, "-qm", "a tiny study"], root)
     return root
