@@ -39,7 +39,6 @@ LONGEST_FILES = [
     "test_regenerate.py",
     "test_bench.py",
     "test_exp_queue.py",
-    "test_readme_commands.py",
     "test_pipeline.py",
     "test_grid_slurm.py",
 ]
