@@ -1,0 +1,19 @@
+"""The defaults train what they trained before the model space became params: weight for weight, every architecture."""
+
+import subprocess
+import sys
+
+import torch
+from conftest import PROJECT
+from safetensors.torch import load_file
+
+GOLDEN = PROJECT / "tests/data/golden_weights.safetensors"
+
+
+def test_the_defaults_train_the_weights_saved_before_the_change(tmp_path):
+    out = tmp_path / "weights.safetensors"
+    subprocess.run([sys.executable, PROJECT / "tests/golden_training.py", out], check=True, capture_output=True)
+    trained, golden = load_file(out), load_file(GOLDEN)
+    assert trained.keys() == golden.keys()
+    different = [key for key in golden if not torch.equal(trained[key], golden[key])]
+    assert not different, f"weights differ from the golden ones: {different}"
