@@ -41,15 +41,22 @@ class Params(StageParams):
     seeds: list[int]
     epochs: int
     vocab_size: int
-    seq_len: int
+    seq_len: int | None
     truncate: str
     embed_dim: int
     hidden: int
+    layers: int
+    bidirectional: bool
     pooling: str
+    embedding_dropout: float
+    layer_dropout: float
+    head_dropout: float
     loss: str
     batch_size: int
     trim_batches: bool
     lr: float
+    lr_schedule: str
+    max_grad_norm: float | None
     weight_decay: float
     threads: int
     equivalence_margin: float = Field(gt=0, lt=1)

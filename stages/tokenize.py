@@ -3,7 +3,8 @@
 Reads `aclImdb/{train,test}/{pos,neg}/*.txt` straight from the gzip tar (nothing is
 extracted), builds the vocabulary from the training reviews only, holds out a
 stratified validation split, and writes to data/processed/:
-  {train,val,test}.safetensors  ids (N, seq_len) int32, lengths (N,), labels (N,) with 1 = positive
+  {train,val,test}.safetensors  ids (N, width) int32, lengths (N,), labels (N,) with 1 = positive; the width
+                                is seq_len, or with seq_len null (every token) the longest review of all splits
   vocab.json                    the tokens, a token's id being its position
   stats.json                    counts, length percentiles and OOV rate per split
 and, apart from them (so that a reader of the archive's reviews reruns nothing that trains), data/splits.json:
@@ -36,7 +37,7 @@ from imdb_rnn.core.text import LABELS, PAD, UNK, UNK_ID, decode, encode, tokeniz
 
 class Params(StageParams):
     vocab_size: int = Field(gt=0)
-    seq_len: int = Field(gt=0)
+    seq_len: int | None = Field(gt=0)  # None: every token
     truncate: Literal["head", "tail"]
     val_fraction: float = Field(gt=0, lt=1)
     split_seed: int = Field(ge=0)
@@ -110,10 +111,15 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def encode_split(
-    token_lists: list[list[str]], labels: list[int], token_ids: dict[str, int], seq_len: int, truncate: str
+    token_lists: list[list[str]],
+    labels: list[int],
+    token_ids: dict[str, int],
+    seq_len: int | None,
+    truncate: str,
+    width: int,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """The tensors of one split, and its statistics."""
-    ids = np.zeros((len(token_lists), seq_len), dtype=np.int32)
+    """The tensors of one split, `width` ids a row, and its statistics."""
+    ids = np.zeros((len(token_lists), width), dtype=np.int32)
     lengths = np.zeros(len(token_lists), dtype=np.int64)
     unknown = 0
     for row, tokens in enumerate(token_lists):
@@ -131,7 +137,7 @@ def encode_split(
         "tokens": total_tokens,
         "length_percentiles": {f"p{q}": int(np.percentile(full_lengths, q)) for q in (5, 25, 50, 75, 95, 99)},
         "max_length": int(full_lengths.max()),
-        "truncated_fraction": round(float((full_lengths > seq_len).mean()), 4),
+        "truncated_fraction": round(float((full_lengths > (seq_len or np.inf)).mean()), 4),
         "oov_rate": round(unknown / max(total_tokens, 1), 4),
     }
     return {"ids": ids, "lengths": lengths, "labels": labels_array}, stats
@@ -160,12 +166,14 @@ def main() -> None:
     token_ids = {token: index for index, token in enumerate(vocab)}
     assert token_ids[UNK] == UNK_ID
 
+    longest = max(len(tokens) for split_tokens, _ in splits.values() for tokens in split_tokens)
+    width = params.seq_len or longest
     stats: dict = {"vocab_size": len(vocab), "seq_len": params.seq_len, "truncate": params.truncate}
     with atomic_output(PROCESSED_DIR) as out, atomic_output(SPLITS_FILE) as splits_path:
         out.mkdir()
         for split, (split_tokens, split_labels) in splits.items():
             tensors, stats[split] = encode_split(
-                split_tokens, split_labels.tolist(), token_ids, params.seq_len, params.truncate
+                split_tokens, split_labels.tolist(), token_ids, params.seq_len, params.truncate, width
             )
             save_file(tensors, split_file(split, out))
         (out / VOCAB_FILE.name).write_text(json.dumps(vocab, ensure_ascii=False) + "\n")

@@ -33,17 +33,25 @@ from imdb_rnn.training.classifier import POOLINGS, ModelConfig, SentimentClassif
 from imdb_rnn.training.data import batches, load_split, load_vocab, trims_batches
 from imdb_rnn.training.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
 from imdb_rnn.training.losses import LOSS_FUNCTIONS, is_diverged
+from imdb_rnn.training.optimization import LR_SCHEDULES
 
 
 class Params(StageParams):
     embed_dim: int = Field(gt=0)
     hidden: int = Field(gt=0)
+    layers: int = Field(gt=0)
+    bidirectional: bool
     pooling: Annotated[str, one_of(POOLINGS)]
+    embedding_dropout: float = Field(ge=0, lt=1)
+    layer_dropout: float = Field(ge=0, lt=1)
+    head_dropout: float = Field(ge=0, lt=1)
     loss: Annotated[str, one_of(LOSS_FUNCTIONS)]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     trim_batches: bool
     lr: float = Field(gt=0)
+    lr_schedule: Annotated[str, one_of(LR_SCHEDULES)]
+    max_grad_norm: float | None = Field(gt=0)
     weight_decay: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
     threads: int = Field(gt=0)
@@ -83,6 +91,8 @@ def fit(arch: str, seed: int, params: Params, vocab_size: int, live: Live) -> Fi
     config = ModelConfig.from_params(arch, vocab_size, params)
     model = SentimentClassifier(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    steps_per_epoch = -(-len(train_split["labels"]) // params.batch_size)
+    scheduler = LR_SCHEDULES[params.lr_schedule](optimizer, params.epochs * steps_per_epoch)
     loss_fn = LOSS_FUNCTIONS[params.loss]
     shuffle = torch.Generator().manual_seed(seed)
     name = run_name(arch, seed)
@@ -94,7 +104,9 @@ def fit(arch: str, seed: int, params: Params, vocab_size: int, live: Live) -> Fi
         epoch_start = time.perf_counter()
         train_batches = batches(train_split, params.batch_size, trim, generator=shuffle)
         desc = f"{name} epoch {epoch}/{params.epochs}"
-        train_loss, train_acc, nonfinite = train_epoch(model, train_batches, loss_fn, optimizer, device, desc)
+        train_loss, train_acc, nonfinite = train_epoch(
+            model, train_batches, loss_fn, optimizer, device, desc, scheduler, params.max_grad_norm
+        )
         val_loss, val_acc = evaluate(model, val_batches, loss_fn, device)
         seconds = time.perf_counter() - epoch_start
         nonfinite_total += nonfinite

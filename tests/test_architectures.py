@@ -70,7 +70,7 @@ def test_a_new_file_is_an_architecture_and_only_the_one_in_use_is_imported(tmp_p
         "model = SentimentClassifier(ModelConfig('gru2', 30, 4, 5, 'masked_mean'))\n"
         "model(torch.randint(1, 30, (3, 7)), torch.tensor([7, 4, 1])).sum().backward()\n"
         "print(' '.join(architectures.NAMES))\n"
-        "print(model.recurrent.num_layers, model.embedding.weight.grad is not None)\n"
+        "print(model.recurrent[0][0].num_layers, model.embedding.weight.grad is not None)\n"
         "print(' '.join(sorted(name for name in sys.modules if name.startswith('imdb_rnn.architectures.'))))\n"
     )
     names, layers, imported = run_command([sys.executable, "-c", script], tmp_path).stdout.splitlines()

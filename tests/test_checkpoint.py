@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from imdb_rnn.core.common import StageError
-from imdb_rnn.training.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
+from imdb_rnn.training.checkpoint import FORMAT, FORMAT_1, Checkpoint, load_checkpoint, save_checkpoint
 from imdb_rnn.training.classifier import ModelConfig, SentimentClassifier
 
 VOCAB = ["<pad>", "<unk>", "good", "bad"]
@@ -71,3 +71,21 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     torch.save(content, path)
     with pytest.raises(StageError, match="gru-3.pt is incomplete or inconsistent"):
         load_checkpoint(path)
+
+
+def test_a_format_1_file_loads_as_the_model_it_was(tmp_path):
+    """Saved before layers, directions and the other dropouts were params: one layer named `recurrent`, `dropout`."""
+    original, path = saved(tmp_path)
+    content = torch.load(path, weights_only=True)
+    config = {key: value for key, value in content["config"].items() if key in ("arch", "vocab_size", "embed_dim")}
+    config |= {"hidden": 3, "pooling": "last", "dropout": 0.25}
+    old_names = {
+        name: {key.replace("recurrent.0.0.", "recurrent."): t for key, t in content[name].items()}
+        for name in ("state_dict", "final_state_dict")
+    }
+    torch.save({**content, **old_names, "config": config, "format": FORMAT_1}, path)
+    loaded = load_checkpoint(path)
+    assert loaded.config == ModelConfig("gru", len(VOCAB), embed_dim=4, hidden=3, pooling="last", head_dropout=0.25)
+    assert "recurrent.weight_ih_l0" in old_names["state_dict"]
+    for key, tensor in original.state_dict.items():
+        assert torch.equal(loaded.model().state_dict()[key], tensor)

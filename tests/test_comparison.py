@@ -5,6 +5,7 @@ against the table they recompute."""
 import json
 import statistics
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -295,7 +296,7 @@ def test_the_table_is_rendered_again_from_its_values_and_per_review_results(tmp_
 def test_what_a_commit_holds_is_read_at_its_revision(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     subprocess.run(["git", "init", "-q"], check=True)
-    subprocess.run(["dvc", "init", "-q"], check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], check=True)
     correct = {"rnn": {0: {e.key: np.arange(12) % (3 + index) > 0 for index, e in enumerate(EPOCHS)}}}
     CORRECT_FILE.parent.mkdir()
     np.savez_compressed(CORRECT_FILE, **pack_correct({"": correct}))

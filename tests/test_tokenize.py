@@ -46,6 +46,17 @@ def test_encoded_rows_hold_lengths_labels_and_padding(project):
             assert (row[length:] == 0).all() and (row[:length] != 0).all()
 
 
+def test_seq_len_null_keeps_every_token_padding_to_the_longest_review(project):
+    set_params(project, seq_len=None)
+    stats = run(project)
+    longest = max(stats[split]["max_length"] for split in SPLITS)
+    assert stats["seq_len"] is None
+    for split in SPLITS:
+        data = load_split(split, project / PROCESSED_DIR)
+        assert data["ids"].shape[1] == longest and stats[split]["truncated_fraction"] == 0
+        assert data["lengths"].max() == stats[split]["max_length"]
+
+
 def test_vocabulary_comes_from_training_reviews_only_and_ties_are_alphabetical(project):
     set_params(project, vocab_size=3)
     members = {f"aclImdb/test/pos/{i}_9.txt": b"testonly " * 50 for i in range(1000, 1010)}

@@ -1,10 +1,12 @@
 import json
 import math
+import re
 
 import pytest
 import torch
 from conftest import set_params
 
+from imdb_rnn import architectures
 from imdb_rnn.core import paths
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.params import load_params
@@ -93,3 +95,46 @@ def test_a_wrong_matrix_item_is_refused_by_its_param_before_any_epoch(tokenized,
     monkeypatch.setattr("sys.argv", ["train", arch, seed])
     with pytest.raises(StageError, match=refused):
         train.main()
+
+
+MODEL_SPACE = {
+    "layers": 2,
+    "bidirectional": True,
+    "pooling": "mean_max",
+    "embedding_dropout": 0.1,
+    "layer_dropout": 0.2,
+    "head_dropout": 0.3,
+    "lr_schedule": "cosine",
+    "max_grad_norm": 1.0,
+}
+
+
+def test_every_architecture_trains_with_every_knob_of_the_model_space(tokenized):
+    set_params(tokenized, epochs=1, **MODEL_SPACE)
+    params = load_params(train.Params)
+    for arch in architectures.NAMES:
+        summary = train.train(arch, 0, params)
+        assert summary["diverged"] is False
+        config = load_checkpoint(tokenized / paths.model_file(arch, 0)).config
+        assert {key: getattr(config, key) for key in MODEL_SPACE if hasattr(config, key)} == {
+            key: value for key, value in MODEL_SPACE.items() if key not in ("lr_schedule", "max_grad_norm")
+        }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "refused"),
+    [
+        ("layers", 0, "'layers' = 0: Input should be greater than 0"),
+        ("bidirectional", "yes", "'bidirectional' = 'yes': Input should be a valid boolean"),
+        ("pooling", "median", "'pooling' = 'median': unknown; choose from mean, masked_mean, last, max, mean_max"),
+        ("embedding_dropout", 1.0, "'embedding_dropout' = 1.0: Input should be less than 1"),
+        ("layer_dropout", -0.1, "'layer_dropout' = -0.1: Input should be greater than or equal to 0"),
+        ("head_dropout", "0.5", "'head_dropout' = '0.5': Input should be a valid number (this value is a quoted"),
+        ("lr_schedule", "step", "'lr_schedule' = 'step': unknown; choose from constant, cosine, linear"),
+        ("max_grad_norm", 0, "'max_grad_norm' = 0: Input should be greater than 0"),
+    ],
+)
+def test_a_wrong_model_space_param_is_refused_by_name(project, key, value, refused):
+    set_params(project, **{key: value})
+    with pytest.raises(StageError, match=re.escape(refused)):
+        load_params(train.Params)

@@ -29,7 +29,7 @@ def classify(texts: list[str], checkpoint: Checkpoint) -> list[tuple[str, float]
     positive = []
     for start in range(0, len(encoded), EVAL_BATCH_SIZE):  # in batches, as evaluation does
         chunk = encoded[start : start + EVAL_BATCH_SIZE]
-        width = max(max(map(len, chunk)), 1) if trim else checkpoint.seq_len
+        width = max(max(map(len, chunk)), 1) if trim or checkpoint.seq_len is None else checkpoint.seq_len
         with torch.inference_mode():
             positive += model(*padded_batch(chunk, width)).softmax(dim=1)[:, 1].tolist()
     return [(LABEL_NAMES[int(p >= 0.5)], p) for p in positive]

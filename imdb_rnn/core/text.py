@@ -22,7 +22,7 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(_MARKUP.sub(" ", text).lower())
 
 
-def encode(tokens: list[str], token_ids: dict[str, int], seq_len: int, truncate: str) -> list[int]:
-    """Map tokens to ids (unknown ones to <unk>) and keep `seq_len` of them: the head or the tail."""
-    kept = tokens[:seq_len] if truncate == "head" else tokens[-seq_len:]
+def encode(tokens: list[str], token_ids: dict[str, int], seq_len: int | None, truncate: str) -> list[int]:
+    """Map tokens to ids (unknown ones to <unk>) and keep `seq_len` of them (None: all): the head or the tail."""
+    kept = tokens if seq_len is None else tokens[:seq_len] if truncate == "head" else tokens[-seq_len:]
     return [token_ids.get(token, UNK_ID) for token in kept]

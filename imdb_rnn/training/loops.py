@@ -4,6 +4,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
 from imdb_rnn.core.common import StageError
@@ -33,11 +34,14 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     desc: str,
+    scheduler: LRScheduler | None = None,
+    max_grad_norm: float | None = None,
 ) -> tuple[float, float, int]:
     """One pass over `data`; returns mean loss, accuracy and the number of non-finite batch losses.
 
     A batch whose loss is not finite is counted and skipped (no optimizer step), so one bad
-    batch is recorded without turning every weight into NaN.
+    batch is recorded without turning every weight into NaN. With `max_grad_norm`, the gradients are
+    scaled down to that norm (over all weights) where they exceed it; `scheduler` steps after each step.
     """
     model.train()
     loss_sum, correct, seen, nonfinite = 0.0, 0, 0, 0
@@ -51,7 +55,11 @@ def train_epoch(
             continue
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         loss_sum += loss.item() * len(labels)
         correct += int((logits.argmax(dim=1) == labels).sum())
         seen += len(labels)
