@@ -14,6 +14,7 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from imdb_rnn.core.paths import STATS_FILE, model_file, run_name, train_log_dir
 from imdb_rnn.training import environment
 from imdb_rnn.training.checkpoint import Checkpoint, save_checkpoint
 from imdb_rnn.training.classifier import POOLINGS, ModelConfig, SentimentClassifier
-from imdb_rnn.training.data import batches, load_split, load_vocab, trims_batches
+from imdb_rnn.training.data import Split, batches, load_split, load_vocab, trims_batches
 from imdb_rnn.training.loops import EVAL_BATCH_SIZE, evaluate, resolve_device, train_epoch
 from imdb_rnn.training.losses import LOSS_FUNCTIONS, is_diverged
 from imdb_rnn.training.optimization import LR_SCHEDULES
@@ -79,13 +80,28 @@ class Fitted:
     summary: dict
 
 
-def fit(arch: str, seed: int, params: Params, vocab_size: int, live: Live) -> Fitted:
-    """Train `arch` from `seed` with `params`, logging each epoch to `live`; keep the best-validation weights."""
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def fit(
+    arch: str,
+    seed: int,
+    params: Params,
+    vocab_size: int,
+    live: Live,
+    splits: tuple[Split, Split] | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Fitted:
+    """Train `arch` from `seed` with `params`, logging each epoch to `live`; keep the best-validation weights.
+
+    `splits`: the (train, val) splits, data/processed's by default. `on_epoch(epoch, metrics)` is called after
+    each epoch's logging; an exception it raises stops the training (tools.search prunes a trial so).
+    """
     environment.configure(params.threads, params.portable_numerics)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(params.device)
-    train_split, val_split = load_split("train"), load_split("val")
+    train_split, val_split = splits or (load_split("train"), load_split("val"))
     trim = params.trim_batches and trims_batches(params.pooling)
     val_batches = batches(val_split, EVAL_BATCH_SIZE, trim)
     config = ModelConfig.from_params(arch, vocab_size, params)
@@ -126,6 +142,10 @@ def fit(arch: str, seed: int, params: Params, vocab_size: int, live: Live) -> Fi
         if val_acc > best["val_acc"]:
             best = {"val_acc": val_acc, "epoch": epoch, "state_dict": copy.deepcopy(model.state_dict())}
         live.make_summary()
+        if on_epoch is not None:
+            on_epoch(
+                epoch, {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
+            )
     summary = {
         "best_epoch": best["epoch"],
         "best_val_acc": best["val_acc"],

@@ -1,7 +1,11 @@
+import pytest
 import torch
+from conftest import build_archive, set_params
 
+from imdb_rnn.core.paths import RAW_ARCHIVE
 from imdb_rnn.core.text import PAD_ID
-from imdb_rnn.training.data import batches, evaluation_order, padded_batch, trims_batches
+from imdb_rnn.training.data import SPLITS, batches, evaluation_order, load_split, narrow, padded_batch, trims_batches
+from stages import tokenize
 
 
 def split_of(lengths: list[int], seq_len: int = 10) -> dict[str, torch.Tensor]:
@@ -47,3 +51,18 @@ def test_evaluation_order_is_longest_first_with_ties_in_split_order():
 
 def test_only_mean_pooling_keeps_the_padding():
     assert not trims_batches("mean") and trims_batches("masked_mean") and trims_batches("last")
+
+
+@pytest.mark.parametrize("truncate", ["head", "tail"])
+def test_narrowing_whole_reviews_gives_what_tokenize_writes_at_the_smaller_sizes(project, truncate):
+    build_archive(project / RAW_ARCHIVE, per_label=12)
+    set_params(project, seq_len=None, vocab_size=1000, truncate=truncate)
+    tokenize.main()
+    whole = {split: load_split(split) for split in SPLITS}
+    set_params(project, seq_len=9, vocab_size=7)
+    tokenize.main()
+    for split in SPLITS:
+        narrowed, written = narrow(whole[split], 7, 9, truncate), load_split(split)
+        assert torch.equal(narrowed["ids"], written["ids"])
+        assert torch.equal(narrowed["lengths"], written["lengths"])
+    assert narrow(whole["val"], 1000, None, truncate)["ids"].equal(whole["val"]["ids"])

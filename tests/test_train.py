@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 from conftest import set_params
+from dvclive import Live
 
 from imdb_rnn import architectures
 from imdb_rnn.core import paths
@@ -138,3 +139,17 @@ def test_a_wrong_model_space_param_is_refused_by_name(project, key, value, refus
     set_params(project, **{key: value})
     with pytest.raises(StageError, match=re.escape(refused)):
         load_params(train.Params)
+
+
+def test_on_epoch_sees_each_epochs_metrics_and_can_stop_the_training(tokenized, tmp_path):
+    seen = []
+
+    def stop_after_two(epoch, metrics):
+        seen.append((epoch, sorted(metrics)))
+        if epoch == 2:
+            raise InterruptedError("pruned")
+
+    set_params(tokenized, epochs=5)
+    with pytest.raises(InterruptedError), Live(str(tmp_path / "live"), dvcyaml=None, save_dvc_exp=False) as live:
+        train.fit("rnn", 0, load_params(train.Params), 60, live, on_epoch=stop_after_two)
+    assert seen == [(epoch, ["train_acc", "train_loss", "val_acc", "val_loss"]) for epoch in (1, 2)]

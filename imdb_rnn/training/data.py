@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from imdb_rnn.core.paths import PROCESSED_DIR, VOCAB_FILE, split_file
-from imdb_rnn.core.text import PAD_ID
+from imdb_rnn.core.text import PAD_ID, UNK_ID
 
 SPLITS = ("train", "val", "test")
 
@@ -25,9 +25,31 @@ def load_vocab(path: Path = VOCAB_FILE) -> list[str]:
     return json.loads(path.read_text())
 
 
-def load_split(split: str, directory: Path = PROCESSED_DIR) -> dict[str, torch.Tensor]:
+Split = dict[str, torch.Tensor]
+
+
+def load_split(split: str, directory: Path = PROCESSED_DIR) -> Split:
     """One encoded split: `ids` (N, seq_len), `lengths` (N,) real tokens per row, `labels` (N,) 1 = positive."""
     return load_file(split_file(split, directory))
+
+
+def narrow(split: Split, vocab_size: int, seq_len: int | None, truncate: str) -> Split:
+    """`split` as tokenize encodes it with a smaller `vocab_size` or `seq_len`, from a split it encoded with larger ones.
+
+    Exact, because tokenize's vocabulary at a smaller size is a prefix of the larger one (ranked by count, then
+    alphabetically), and `truncate` keeps the head or the tail of what a row holds. The caller checks that the
+    row holds every token, or was itself cut the same way (tools.search does).
+    """
+    ids, lengths = split["ids"], split["lengths"]
+    ids = ids.masked_fill(ids >= vocab_size + 2, UNK_ID)  # + <pad> and <unk>
+    if seq_len is not None and seq_len < ids.shape[1]:
+        kept = lengths.clamp(max=seq_len)
+        start = (lengths - kept) if truncate == "tail" else torch.zeros_like(lengths)
+        steps = torch.arange(seq_len)
+        ids = ids.gather(1, (start.unsqueeze(1) + steps).clamp(max=ids.shape[1] - 1))
+        ids = ids.masked_fill(steps >= kept.unsqueeze(1), PAD_ID)
+        lengths = kept
+    return {**split, "ids": ids, "lengths": lengths}
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
