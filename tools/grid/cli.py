@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import dvc.api
-import yaml
 from dvc.repo import Repo
 from dvc.utils.cli_parse import to_path_overrides
 from dvc.utils.hydra import get_hydra_sweeps
@@ -31,7 +30,7 @@ from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import PARAMS_FILE
 from imdb_rnn.experiments.processes import interruptible
 from tools.grid.cell import FAILED, NO_SPACE_BYTES
-from tools.grid.cluster import BATCH_SYSTEMS, check_workers, connect, run_cells
+from tools.grid.cluster import check_workers, connect, read_jobqueue, run_cells
 from tools.grid.params import STAGE_CODE, check_cells
 
 ALREADY = "already on the remote"
@@ -62,12 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--cell-timeout and --connect-timeout must be positive")
     if args.jobqueue:
         try:
-            args.jobqueue = yaml.safe_load(args.jobqueue.read_text())
-        except (OSError, yaml.YAMLError) as error:
+            args.jobqueue = read_jobqueue(args.jobqueue)
+        except ValueError as error:
             parser.error(f"--jobqueue: {error}")
-        systems = list(args.jobqueue.get("jobqueue", {})) if isinstance(args.jobqueue, dict) else []
-        if len(systems) != 1 or systems[0] not in BATCH_SYSTEMS:
-            parser.error(f"--jobqueue: one batch system under 'jobqueue:' (as in dask-jobqueue's file), not {systems}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*", args.prefix):
         parser.error(f"--prefix {args.prefix!r}: use letters, digits, '_', '+' and '-' (it starts git ref names)")
     return args

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dask.config
 import dask_jobqueue
+import yaml
 from distributed import Client, KilledWorker, LocalCluster, wait
 from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
@@ -31,6 +32,18 @@ DIED = "its worker died (killed, out of memory, or its batch job ended: cancelle
 BATCH_SYSTEMS = {name[:-7].lower(): cls for name, cls in vars(dask_jobqueue).items() if name.endswith("Cluster")}
 REPORT_S = 10.0  # after an interruption, beyond a cell's STOP_SECONDS for its command: its clone's removal, its word
 PROGRESS = re.compile(r"\] (\$ .*|Running stage .*|.* epoch \d+:.*|(landed|failed|interrupted).*)$")
+
+
+def read_jobqueue(path: Path) -> dict:
+    """dask-jobqueue's YAML file at `path`, one batch system under `jobqueue:`; ValueError saying what is wrong."""
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(str(error)) from None
+    systems = list(content.get("jobqueue", {})) if isinstance(content, dict) else []
+    if len(systems) != 1 or systems[0] not in BATCH_SYSTEMS:
+        raise ValueError(f"one batch system under 'jobqueue:' (as in dask-jobqueue's file), not {systems}")
+    return content
 
 
 @contextmanager

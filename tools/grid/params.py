@@ -34,7 +34,7 @@ def stage_schemas(root: Path) -> list[type[StageParams]]:
     return [importlib.import_module(module).Params for module in dict.fromkeys(modules)]
 
 
-def _listed(error: StageError) -> list[str]:
+def listed_problems(error: StageError) -> list[str]:
     """The problems of load_params' or check_choice's StageError: its indented lines, one per key."""
     return [line.strip() for line in str(error).splitlines() if line.startswith("  ")]
 
@@ -50,12 +50,12 @@ def cell_problems(path: Path, overrides: list[str], schemas: list[type[StagePara
         try:
             checked |= load_params(schema, path).model_dump()
         except StageError as error:
-            problems += _listed(error)
+            problems += listed_problems(error)
     for arch in checked.get("archs", []):  # the matrix's archs, checked as train and evaluate check theirs
         try:
             check_choice("archs", arch, architectures.NAMES, path)
         except StageError as error:
-            problems += _listed(error)
+            problems += listed_problems(error)
     return list(dict.fromkeys(problems))  # stages that share a key refuse its value in the same words
 
 

@@ -1,0 +1,172 @@
+"""tools.search: a space file checked before any trial; a search that resumes after SIGKILL, never reads the test
+split and records every trial with its reason; each trained trial a DVC experiment."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from conftest import copy_project, processes_in, run_command
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.paths import PROCESSED_DIR, split_file
+from tools.search import space as search_space
+from tools.search.driver import Driver, Running
+from tools.search.experiments import TRIAL_DIR
+from tools.search.study import STUDY_NAME
+
+STATS = {"vocab_size": 62, "seq_len": 30, "truncate": "tail"}  # tokenize's stats.json of the tiny project
+TINY = {"fixed": {"epochs": 40, "embed_dim": 4}, "space": {"arch": ["rnn", "gru"], "hidden": {"low": 2, "high": 8}}}
+
+
+def write_space(root, space: dict):
+    path = root / "space.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
+
+
+def test_a_good_space_fixes_params_yamls_values_and_draws_the_rest(project):
+    space = search_space.load_space(
+        write_space(project, TINY | {"space": TINY["space"] | {"seq_len": [10, 30]}}), STATS
+    )
+    assert space.fixed["epochs"] == 40 and space.fixed["lr"] == 0.001 and space.fixed["vocab_size"] == 60
+    assert isinstance(space.distributions["hidden"], optuna.distributions.IntDistribution)
+    assert space.distributions["arch"].choices == ("rnn", "gru")
+
+
+@pytest.mark.parametrize(
+    ("space", "refused"),
+    [
+        ({"space": {"hiden": [8]}}, "unknown key 'hiden'"),
+        (
+            {"space": {"hidden": {"low": 8, "high": 2}}},
+            "'hidden' = {'low': 8, 'high': 2}: a range needs numbers low < high",
+        ),
+        ({"space": {"lr": {"low": 0, "high": 0.1, "log": True}}}, "and low > 0 with log: true"),
+        ({"space": {"pooling": ["max", "median"]}}, "space: 'pooling' = 'median': unknown; choose from mean"),
+        ({"space": {"hidden": {"low": 0, "high": 8}}}, "space: 'hidden' = 0: Input should be greater than 0"),
+        ({"space": {"arch": ["lstm", "cnn"]}}, "space: 'arch' = 'cnn': unknown; choose from gru, gru_manual"),
+        ({"fixed": {"epochs": "3"}, "space": {}}, "fixed: 'epochs' = '3': Input should be a valid integer"),
+        ({"space": {"threads": [1, 2]}}, "'threads' is one per search"),
+        ({"space": {"seq_len": [20, 60]}}, "'seq_len' = 60, 'truncate' = 'tail': the tokenized data keeps 30 tokens"),
+        ({"space": {"vocab_size": [10, 100]}}, "'vocab_size' = 100: the tokenized data has 60"),
+        ({"space": "hidden"}, "expected a mapping with `space:`"),
+    ],
+)
+def test_a_bad_space_is_refused_naming_the_key_and_value(project, space, refused):
+    with pytest.raises(StageError, match="space.yaml") as error:
+        search_space.load_space(write_space(project, space), STATS)
+    assert refused in str(error.value)
+
+
+def load_study(root) -> optuna.Study:
+    storage = JournalStorage(JournalFileBackend(str(root / "search/study.journal")))
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+
+
+def kill_during_second_trial(args: list[str], root) -> str:
+    """Start the search; SIGKILL its whole process group once trial 1 has reported an epoch. Its output."""
+    process = subprocess.Popen(
+        args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    journal, deadline = root / "search/study.journal", time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if journal.exists() and any(
+                trial.number == 1 and trial.intermediate_values for trial in load_study(root).trials
+            ):
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.stdout.read()
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+    output = process.communicate()[0]
+    deadline = time.monotonic() + 10
+    while processes_in(root) and time.monotonic() < deadline:  # the group's last processes a moment to go
+        time.sleep(0.1)
+    return output
+
+
+@pytest.fixture(scope="module")
+def searched(reproduced, tmp_path_factory):
+    """The tiny study, its test split removed: a search of 2 trials killed in its second, then rerun for 1 more."""
+    root = copy_project(reproduced, tmp_path_factory.mktemp("search") / "project")
+    split_file("test", root / PROCESSED_DIR).unlink()  # the search must not need it
+    space = write_space(root, TINY)
+    search = [sys.executable, "-m", "tools.search", "--space", str(space), "-j", "1"]
+    killed = kill_during_second_trial([*search, "--trials", "2"], root)
+    resumed = run_command([*search, "--trials", "1"], root).stdout
+    return root, killed, resumed
+
+
+def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_finished_one(searched):
+    root, killed, resumed = searched
+    assert "trial 0 complete" in killed
+    assert processes_in(root) == []
+    trials = load_study(root).trials
+    assert [trial.state for trial in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    stranded, retry = trials[1], trials[2]
+    assert "its search stopped during it" in stranded.user_attrs["reason"]
+    assert "trials [1] were left running" in resumed
+    # the killed trial is retried with its params and counts in the rerun's budget; trial 0 is not run again
+    assert [trial.user_attrs.get("retry_of") for trial in trials] == [None, None, 1]
+    assert retry.params == stranded.params and "trial 0 " not in resumed.replace("best trial 0", "")
+    for trial in trials[::2]:
+        curve = trial.user_attrs["curve"]
+        assert [row["epoch"] for row in curve] == list(range(1, 41)) and trial.value == max(r["val_acc"] for r in curve)
+        assert trial.user_attrs["config"]["epochs"] == 40 and trial.user_attrs["cpu"]
+
+
+def test_the_search_runs_without_the_test_split_and_stores_no_test_figure(searched):
+    root, _, _ = searched
+    assert "test" not in (root / "search/study.journal").read_text().lower()
+    listed = run_command(["git", "for-each-ref", "--format=%(refname)", "refs/exps/"], root).stdout.split()
+    refs = [ref for ref in listed if not ref.startswith("refs/exps/exec/")]  # not DVC's own EXEC_* refs
+    assert sorted(ref.rsplit("/", 1)[1] for ref in refs) == ["search-000", "search-002"]
+    for ref in refs:
+        metrics = run_command(["git", "show", f"{ref}:{TRIAL_DIR}/metrics.json"], root).stdout
+        params = run_command(["git", "show", f"{ref}:{TRIAL_DIR}/params.yaml"], root).stdout
+        assert "val" in json.loads(metrics) and "test" not in metrics + params
+
+
+class Finished:
+    """A Dask future that has ended, with a result or an error."""
+
+    def __init__(self, result: dict | None = None, error: Exception | None = None) -> None:
+        self._result, self._error = result, error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> dict:
+        if self._error:
+            raise self._error
+        return self._result
+
+
+@pytest.mark.parametrize(
+    ("ended", "reason"),
+    [
+        (Finished(error=RuntimeError("worker lost")), "RuntimeError: worker lost"),
+        (
+            Finished({"outcome": "diverged", "reason": "the training loss diverged (lr 5)", "curve": []}),
+            "diverged (lr 5)",
+        ),
+    ],
+)
+def test_a_failed_or_diverged_trial_is_recorded_with_its_reason(ended, reason):
+    study = optuna.create_study(direction="maximize")
+    driver = Driver.__new__(Driver)  # no cluster: only how a run's end is recorded
+    driver.study, driver.experiments = study, False
+    driver.running = {"t0": Running(ended, trial=study.ask())}
+    driver.finish("t0")
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and reason in trial.user_attrs["reason"] and not driver.running
