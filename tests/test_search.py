@@ -119,6 +119,8 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
     # the killed trial is retried with its params and counts in the rerun's budget; trial 0 is not run again
     assert [trial.user_attrs.get("retry_of") for trial in trials] == [None, None, 1]
     assert retry.params == stranded.params and "trial 0 " not in resumed.replace("best trial 0", "")
+    shown = run_command([sys.executable, "-m", "tools.search", "--trials", "0"], root).stdout  # no cluster, no data
+    assert shown.startswith("study: 3 trials (2 complete, 1 fail)\nbest trial ")
     for trial in trials[::2]:
         curve = trial.user_attrs["curve"]
         assert [row["epoch"] for row in curve] == list(range(1, 41)) and trial.value == max(r["val_acc"] for r in curve)

@@ -13,19 +13,22 @@ import argparse
 import statistics
 from pathlib import Path
 
+import optuna
+from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
 from imdb_rnn.core.paths import PROCESSED_DIR
 from imdb_rnn.experiments.processes import interruptible
 from imdb_rnn.training.data import load_split
 from tools.grid.cluster import connect, read_jobqueue
-from tools.search.driver import Budget, Driver
+from tools.search.driver import Budget, Driver, send_code
 from tools.search.space import load_space, read_data_stats
 from tools.search.study import open_study, recover
 
 SPACE_FILE = Path("search/space.yaml")
 STUDY_FILE = Path("search/study.journal")
 LOGS = Path("search/logs")
+IMPORTANCE_TRIALS = 5  # complete trials before parameter importances mean anything
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,11 +66,14 @@ def summary(study, rescored: dict[int, dict[int, float]]) -> None:
     """The study's counts, its best trial, and with rescoring the configuration of the best mean."""
     states = [trial.state for trial in study.trials]
     counts = ", ".join(f"{states.count(state)} {state.name.lower()}" for state in TrialState if states.count(state))
-    print(f"study {STUDY_FILE if not states else ''}: {len(states)} trials ({counts})".replace("study : ", "study: "))
+    print(f"study: {len(states)} trials ({counts or 'none yet'})")
     complete = [trial for trial in study.trials if trial.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
         print(f"best trial {best.number}: val acc {best.value:.4f} with {best.params}")
+    if len(complete) >= IMPORTANCE_TRIALS:  # fANOVA over the complete trials: what moved validation accuracy
+        importances = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+        print("importance (fANOVA): " + ", ".join(f"{name} {share:.2f}" for name, share in importances.items()))
     if rescored:
         means = {number: statistics.fmean(by_seed.values()) for number, by_seed in rescored.items()}
         for number, by_seed in rescored.items():
@@ -80,14 +86,19 @@ def summary(study, rescored: dict[int, dict[int, float]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    rescored: dict[int, dict[int, float]] = {}
+    if args.trials == 0 and not args.rescore_top:  # the study as it stands: no space, data or cluster
+        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), rescored)
+        return
     space = load_space(args.space, read_data_stats(args.data))  # before any trial: a wrong value stops here
     study = open_study(args.study, args.startup_trials, args.warmup_epochs)
     if stranded := recover(study):
         print(f"trials {stranded} were left running by a search that did not end: marked failed, queued again")
     splits = {split: load_split(split, args.data) for split in ("train", "val")}  # never the test split
-    rescored: dict[int, dict[int, float]] = {}
     with interruptible("its running trials were marked failed and queued again"):
         with connect(args.scheduler, args.jobqueue, args.jobs, args.connect_timeout, LOGS) as client:
+            if args.scheduler or args.jobqueue:  # local workers import the code from this checkout
+                send_code(client)
             driver = Driver(study, space, client, client.scatter(splits, broadcast=True), not args.no_experiments)
             try:
                 driver.run(Budget(args.trials, args.hours), args.jobs)

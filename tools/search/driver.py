@@ -5,19 +5,26 @@ word goes back on the trial's queue. A finished trial is recorded in the study, 
 experiment. Ctrl-C or SIGTERM: the running trials are marked failed and queued again, so a rerun resumes.
 """
 
+import glob
 import logging
 import queue
 import sys
+import tempfile
 import time
 import uuid
+import warnings
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
 from distributed import Client, Future, Queue
+from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from imdb_rnn.core.common import StageError
 from imdb_rnn.experiments.processes import Interrupted
 from tools.search import trial as worker_side
 from tools.search.experiments import save_experiment
@@ -49,6 +56,26 @@ class Budget:
     def allows(self, started: int) -> bool:
         late = self.hours is not None and time.monotonic() - self.started_at > self.hours * 3600
         return started < self.trials and not late
+
+
+def send_code(client: Client) -> None:
+    """Give remote workers the code a trial runs (the library, the stages, this package) as a zip on their path;
+    refuse workers whose torch or dvclive differ from the driver's (their numbers or logs would differ)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch, "tools-search-trial.zip")
+        with zipfile.ZipFile(archive, "w") as zipped:
+            for source in ["tools/__init__.py", *glob.glob("tools/search/*.py"), *glob.glob("stages/*.py")]:
+                zipped.write(source)
+            for source in glob.glob("imdb_rnn/**/*.py", recursive=True):
+                zipped.write(source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if client.cluster is None:  # a scheduler in a process of its own unpickles the tasks: it needs them too
+                client.register_plugin(SchedulerUploadFile(str(archive)), name=archive.name)
+            client.register_plugin(UploadFile(str(archive)), name=archive.name)
+            client.get_versions(check=True, packages=["torch", "dvclive"])
+    if problems := [str(w.message) for w in caught if "Mismatched versions" in str(w.message)]:
+        raise StageError("the workers' packages differ from this machine's:\n" + "\n".join(problems))
 
 
 class Driver:
