@@ -26,7 +26,7 @@ from imdb_rnn.core.params import load_params  # noqa: E402
 from imdb_rnn.core.paths import PROCESSED_DIR, split_file  # noqa: E402
 from stages import train  # noqa: E402
 
-TINY = {"embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8}
+TINY = {"embed_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 8, "device": "cpu"}  # the golden run's device
 VOCAB, SEQ_LEN = 40, 12
 
 

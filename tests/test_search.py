@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import optuna
 import pytest
@@ -25,6 +26,7 @@ from tools.search.study import STUDY_NAME
 
 STATS = {"vocab_size": 62, "seq_len": 30, "truncate": "tail"}  # tokenize's stats.json of the tiny project
 TINY = {"fixed": {"epochs": 40, "embed_dim": 4}, "space": {"arch": ["rnn", "gru"], "hidden": {"low": 2, "high": 8}}}
+ARCH = {"arch": ["lstm"]}
 
 
 def write_space(root, space: dict):
@@ -45,20 +47,24 @@ def test_a_good_space_fixes_params_yamls_values_and_draws_the_rest(project):
 @pytest.mark.parametrize(
     ("space", "refused"),
     [
-        ({"space": {"hiden": [8]}}, "unknown key 'hiden'"),
+        ({"space": ARCH | {"hiden": [8]}}, "unknown key 'hiden'"),
         (
-            {"space": {"hidden": {"low": 8, "high": 2}}},
+            {"space": ARCH | {"hidden": {"low": 8, "high": 2}}},
             "'hidden' = {'low': 8, 'high': 2}: a range needs numbers low < high",
         ),
-        ({"space": {"lr": {"low": 0, "high": 0.1, "log": True}}}, "and low > 0 with log: true"),
-        ({"space": {"pooling": ["max", "median"]}}, "space: 'pooling' = 'median': unknown; choose from mean"),
-        ({"space": {"hidden": {"low": 0, "high": 8}}}, "space: 'hidden' = 0: Input should be greater than 0"),
+        ({"space": ARCH | {"lr": {"low": 0, "high": 0.1, "log": True}}}, "and low > 0 with log: true"),
+        ({"space": ARCH | {"pooling": ["max", "median"]}}, "space: 'pooling' = 'median': unknown; choose from mean"),
+        ({"space": ARCH | {"hidden": {"low": 0, "high": 8}}}, "space: 'hidden' = 0: Input should be greater than 0"),
         ({"space": {"arch": ["lstm", "cnn"]}}, "space: 'arch' = 'cnn': unknown; choose from gru, gru_manual"),
-        ({"fixed": {"epochs": "3"}, "space": {}}, "fixed: 'epochs' = '3': Input should be a valid integer"),
-        ({"space": {"threads": [1, 2]}}, "'threads' is one per search"),
-        ({"space": {"seq_len": [20, 60]}}, "'seq_len' = 60, 'truncate' = 'tail': the tokenized data keeps 30 tokens"),
-        ({"space": {"vocab_size": [10, 100]}}, "'vocab_size' = 100: the tokenized data has 60"),
+        ({"fixed": {"epochs": "3"}, "space": ARCH}, "fixed: 'epochs' = '3': Input should be a valid integer"),
+        ({"space": ARCH | {"threads": [1, 2]}}, "'threads' is one per search"),
+        (
+            {"space": ARCH | {"seq_len": [20, 60]}},
+            "'seq_len' = 60, 'truncate' = 'tail': the tokenized data keeps 30 tokens",
+        ),
+        ({"space": ARCH | {"vocab_size": [10, 100]}}, "'vocab_size' = 100: the tokenized data has 60"),
         ({"space": "hidden"}, "expected a mapping with `space:`"),
+        ({"space": {"hidden": [4, 8]}}, "name the architecture: `arch` under fixed (one) or space (a choice)"),
     ],
 )
 def test_a_bad_space_is_refused_naming_the_key_and_value(project, space, refused):
@@ -77,17 +83,17 @@ def kill_during_second_trial(args: list[str], root) -> str:
     process = subprocess.Popen(
         args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
-    journal, deadline = root / "search/study.journal", time.monotonic() + 120
+    journal, deadline, seen = root / "search/study.journal", time.monotonic() + 240, False
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if journal.exists() and any(
-                trial.number == 1 and trial.intermediate_values for trial in load_study(root).trials
-            ):
-                break
+        while not seen and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
-        assert process.poll() is None, process.stdout.read()
+            seen = journal.exists() and any(
+                trial.number == 1 and trial.intermediate_values for trial in load_study(root).trials
+            )
+        assert seen and process.poll() is None, "trial 1 never reported an epoch:\n" + process.stdout.read()
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # already ended, which the assertion above reports
+            os.killpg(process.pid, signal.SIGKILL)
     output = process.communicate()[0]
     deadline = time.monotonic() + 10
     while processes_in(root) and time.monotonic() < deadline:  # the group's last processes a moment to go
@@ -129,7 +135,7 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
 
 def test_the_search_runs_without_the_test_split_and_stores_no_test_figure(searched):
     root, _, _ = searched
-    assert "test" not in (root / "search/study.journal").read_text().lower()
+    assert '"test' not in (root / "search/study.journal").read_text()  # no key or value that starts with test
     listed = run_command(["git", "for-each-ref", "--format=%(refname)", "refs/exps/"], root).stdout.split()
     refs = [ref for ref in listed if not ref.startswith("refs/exps/exec/")]  # not DVC's own EXEC_* refs
     assert sorted(ref.rsplit("/", 1)[1] for ref in refs) == ["search-000", "search-002"]
@@ -168,7 +174,28 @@ def test_a_failed_or_diverged_trial_is_recorded_with_its_reason(ended, reason):
     study = optuna.create_study(direction="maximize")
     driver = Driver.__new__(Driver)  # no cluster: only how a run's end is recorded
     driver.study, driver.experiments = study, False
-    driver.running = {"t0": Running(ended, trial=study.ask())}
+    driver.running = {"t0": Running(ended, replies=None, epochs=3, trial=study.ask())}
     driver.finish("t0")
     (trial,) = study.trials
     assert trial.state == TrialState.FAIL and reason in trial.user_attrs["reason"] and not driver.running
+
+
+class Replies(list):
+    put = list.append
+
+
+@pytest.mark.parametrize(("epoch", "word"), [(2, "prune"), (3, "go")])
+def test_the_pruners_word_goes_back_with_its_epoch_and_the_last_epoch_is_never_pruned(epoch, word):
+    class Trial:
+        def report(self, value, step):
+            self.reported = (value, step)
+
+        def should_prune(self):
+            return True
+
+    driver = Driver.__new__(Driver)
+    trial, replies = Trial(), Replies()
+    driver.running = {"t0": Running(Finished(), replies=replies, epochs=3, trial=trial)}
+    driver.answer({"key": "t0", "epoch": epoch, "val_acc": 0.5})
+    assert trial.reported == (0.5, epoch) and replies == [(epoch, word)]
+    driver.answer({"key": "t9", "epoch": 1, "val_acc": 0.5})  # a run already recorded: nothing to answer

@@ -17,13 +17,14 @@ import optuna
 from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
+from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import PROCESSED_DIR
 from imdb_rnn.experiments.processes import interruptible
-from imdb_rnn.training.data import load_split
+from imdb_rnn.training.data import Split, load_split
 from tools.grid.cluster import connect, read_jobqueue
-from tools.search.driver import Budget, Driver, send_code
+from tools.search.driver import TRIAL_SEED, Budget, Driver, prepare_workers
 from tools.search.space import load_space, read_data_stats
-from tools.search.study import open_study, recover
+from tools.search.study import driving, open_study, recover, rescored
 
 SPACE_FILE = Path("search/space.yaml")
 STUDY_FILE = Path("search/study.journal")
@@ -49,9 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--jobqueue", type=Path, help="a dask-jobqueue YAML file (SLURM, PBS ...; docs/grid.md)")
     parser.add_argument("--connect-timeout", type=float, default=60.0, help="seconds for the workers to join (60)")
     args = parser.parse_args(argv)
-    for name in ("trials", "jobs"):
-        if getattr(args, name) < (0 if name == "trials" else 1):
-            parser.error(f"--{name} = {getattr(args, name)}: give {'0 or more' if name == 'trials' else '1 or more'}")
+    for name, least in {"trials": 0, "jobs": 1, "startup_trials": 1, "warmup_epochs": 0, "rescore_top": 0}.items():
+        if getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: give {least} or more")
+    if any(seed < 0 for seed in args.rescore_seeds) or TRIAL_SEED in args.rescore_seeds:
+        parser.error(f"--rescore-seeds {args.rescore_seeds}: seeds other than {TRIAL_SEED} (the trials'), 1 or more")
     if args.hours is not None and args.hours <= 0:
         parser.error(f"--hours = {args.hours:g}: give a positive number of hours")
     if args.jobqueue:
@@ -62,8 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def summary(study, rescored: dict[int, dict[int, float]]) -> None:
-    """The study's counts, its best trial, and with rescoring the configuration of the best mean."""
+def summary(study: optuna.Study, rescoring_seeds: list[int]) -> None:
+    """The study's counts, its best trial, fANOVA importances, and with rescoring the choice."""
     states = [trial.state for trial in study.trials]
     counts = ", ".join(f"{states.count(state)} {state.name.lower()}" for state in TrialState if states.count(state))
     print(f"study: {len(states)} trials ({counts or 'none yet'})")
@@ -74,36 +77,52 @@ def summary(study, rescored: dict[int, dict[int, float]]) -> None:
     if len(complete) >= IMPORTANCE_TRIALS:  # fANOVA over the complete trials: what moved validation accuracy
         importances = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
         print("importance (fANOVA): " + ", ".join(f"{name} {share:.2f}" for name, share in importances.items()))
-    if rescored:
-        means = {number: statistics.fmean(by_seed.values()) for number, by_seed in rescored.items()}
-        for number, by_seed in rescored.items():
-            seeds = ", ".join(f"seed {seed} {acc:.4f}" for seed, acc in sorted(by_seed.items()))
-            print(f"trial {number}: mean val acc {means[number]:.4f} over {len(by_seed)} seeds ({seeds})")
+    # Chosen by the mean over the rescoring seeds alone: seed 0's score picked the trials, so it is biased up.
+    means = {}
+    for number, by_seed in rescored(study).items():
+        scores = ", ".join(f"seed {seed} {acc:.4f}" for seed, acc in sorted(by_seed.items()))
+        if all(seed in by_seed for seed in rescoring_seeds):
+            means[number] = statistics.fmean(by_seed[seed] for seed in rescoring_seeds)
+            print(f"trial {number}: seed 0 {study.trials[number].value:.4f}; {scores}; mean {means[number]:.4f}")
+        else:
+            print(f"trial {number}: seed 0 {study.trials[number].value:.4f}; {scores}; not every seed yet")
+    if means:
         chosen = max(means, key=means.get)
         study.set_user_attr("chosen", chosen)
-        print(f"chosen on validation: trial {chosen}, {study.trials[chosen].params}")
+        print(f"chosen on validation: trial {chosen}, {study.trials[chosen].user_attrs['config']}")
+
+
+def load_splits(data: Path) -> dict[str, Split]:
+    """The training and validation splits in `data`: never the test split."""
+    try:
+        return {split: load_split(split, data) for split in ("train", "val")}
+    except (FileNotFoundError, OSError) as error:
+        raise StageError(f"cannot read the tokenized splits in {data} ({error}): run `dvc repro tokenize`") from None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    rescored: dict[int, dict[int, float]] = {}
     if args.trials == 0 and not args.rescore_top:  # the study as it stands: no space, data or cluster
-        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), rescored)
+        if not args.study.is_file():
+            raise StageError(f"no study at {args.study} yet: run a search (python -m tools.search --trials N)")
+        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), args.rescore_seeds)
         return
-    space = load_space(args.space, read_data_stats(args.data))  # before any trial: a wrong value stops here
-    study = open_study(args.study, args.startup_trials, args.warmup_epochs)
-    if stranded := recover(study):
-        print(f"trials {stranded} were left running by a search that did not end: marked failed, queued again")
-    splits = {split: load_split(split, args.data) for split in ("train", "val")}  # never the test split
-    with interruptible("its running trials were marked failed and queued again"):
+    stats = read_data_stats(args.data)
+    space = load_space(args.space, stats)  # before any trial: a wrong value stops here
+    splits = load_splits(args.data)
+    with driving(args.study), interruptible("its running trials were marked failed and queued again"):
+        study = open_study(args.study, args.startup_trials, args.warmup_epochs)
+        if stranded := recover(study):
+            print(f"trials {stranded} were left running by a search that did not end: marked failed, queued again")
         with connect(args.scheduler, args.jobqueue, args.jobs, args.connect_timeout, LOGS) as client:
             if args.scheduler or args.jobqueue:  # local workers import the code from this checkout
-                send_code(client)
-            driver = Driver(study, space, client, client.scatter(splits, broadcast=True), not args.no_experiments)
+                prepare_workers(client)
+            scattered = client.scatter(splits, broadcast=True)
+            driver = Driver(study, space, stats, client, scattered, not args.no_experiments)
             try:
                 driver.run(Budget(args.trials, args.hours), args.jobs)
                 if args.rescore_top:
-                    rescored = driver.rescore(args.rescore_top, args.rescore_seeds, args.jobs)
+                    driver.rescore(args.rescore_top, args.rescore_seeds, args.jobs)
             finally:
                 driver.close()
-    summary(study, rescored)
+        summary(study, args.rescore_seeds)

@@ -10,6 +10,8 @@ from pathlib import Path
 from dvclive import Live
 from optuna.trial import FrozenTrial
 
+from tools.search.study import best_val_acc
+
 TRIAL_DIR = Path("search/trial")
 
 
@@ -30,6 +32,10 @@ def save_experiment(trial: FrozenTrial) -> str | None:
             for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
                 live.log_metric(metric.replace("_", "/", 1), row[metric])
         live.summary.update(
-            {"best_val_acc": trial.value, "outcome": trial.user_attrs["outcome"], "trial": trial.number}
+            {
+                "best_val_acc": best_val_acc(trial.user_attrs["curve"]),
+                "outcome": trial.user_attrs["outcome"],
+                "trial": trial.number,
+            }
         )
     return name if live._experiment_rev else None  # dvclive keeps the saved commit there, and no public word of it

@@ -77,11 +77,10 @@ def problems(config: dict[str, Any], scratch: Path, params_file: Path) -> list[s
     values = YAML(typ="safe", pure=True).load(params_file.read_text()) | config
     scratch.write_text(yaml.safe_dump({key: value for key, value in values.items() if key != "arch"}))
     found = []
-    for check in (
-        lambda: load_params(train.Params, scratch),
-        lambda: load_params(tokenize.Params, scratch),
-        lambda: check_choice("arch", config["arch"], architectures.NAMES, scratch),
-    ):
+    checks = [lambda: load_params(train.Params, scratch), lambda: load_params(tokenize.Params, scratch)]
+    if "arch" in config:  # drawn: checked with each of its choices
+        checks.append(lambda: check_choice("arch", config["arch"], architectures.NAMES, scratch))
+    for check in checks:
         try:
             check()
         except StageError as error:
@@ -105,10 +104,12 @@ def load_space(path: Path, data_stats: dict, params_file: Path = PARAMS_FILE) ->
     for key in [*fixed_raw, *drawn_raw]:
         if key not in known:
             raise StageError(f"{where}: unknown key '{key}': a search draws `arch`, train's params and {TOKENIZE_KEYS}")
+    if "arch" not in {*fixed_raw, *drawn_raw}:
+        raise StageError(f"{where}: name the architecture: `arch` under fixed (one) or space (a choice)")
     for key in PER_SEARCH:
         if key in drawn_raw:
             raise StageError(f"{where}: '{key}' is one per search (each worker process keeps it): put it under fixed")
-    base = load_params(train.Params, params_file).model_dump() | {"arch": "lstm"}
+    base = load_params(train.Params, params_file).model_dump()
     base |= {key: data_stats[key] for key in ("seq_len", "truncate")} | {"vocab_size": data_stats["vocab_size"] - 2}
     fixed = base | dict(fixed_raw)
     distributions = {key: _distribution(key, spec, where) for key, spec in drawn_raw.items()}

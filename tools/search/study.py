@@ -6,6 +6,9 @@ RUNNING (its search was killed: SIGKILL, a crash, a lost machine) is marked fail
 are queued again, so a rerun retries it first and no finished trial runs twice.
 """
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from imdb_rnn.core.common import StageError
+
 STUDY_NAME = "imdb-rnn"
 SEARCH_SEED = 0  # the sampler's; each trial trains from seed 0 (the study's first seed)
 
@@ -21,7 +26,6 @@ SEARCH_SEED = 0  # the sampler's; each trial trains from seed 0 (the study's fir
 def open_study(path: Path, startup_trials: int, warmup_epochs: int) -> optuna.Study:
     """The study in `path` (created if new): maximize validation accuracy, TPE, median pruning."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.create_study(
         storage=JournalStorage(JournalFileBackend(str(path))),
         study_name=STUDY_NAME,
@@ -49,11 +53,30 @@ def recover(study: optuna.Study) -> list[int]:
     return [trial.number for trial in stranded]
 
 
-def finished(study: optuna.Study) -> list[FrozenTrial]:
-    """The trials that trained to an end: complete or pruned."""
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-
-
 def best_val_acc(curve: list[dict[str, Any]]) -> float:
     """The trial's objective: its best validation accuracy over the epochs it ran (the best-validation epoch)."""
     return max(row["val_acc"] for row in curve)
+
+
+def rescored(study: optuna.Study) -> dict[int, dict[int, float]]:
+    """Best validation accuracy of each rescoring run done: trial number -> seed -> accuracy."""
+    saved = study.user_attrs.get("rescored", {})  # JSON keys are strings
+    return {int(number): {int(seed): acc for seed, acc in by_seed.items()} for number, by_seed in saved.items()}
+
+
+@contextmanager
+def driving(path: Path) -> Iterator[None]:
+    """Hold the study file's driver lock: one search writes a study at a time."""
+    lock = path.with_name(path.name + ".driver")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StageError(
+                f"another search is running on {path} (it holds {lock}); wait for it, or stop it"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,27 +22,36 @@ DECISION_TIMEOUT_S = 600.0  # how long a trial waits for the driver's word after
 GO, PRUNE = "go", "prune"
 
 
-class Stopped(Exception):
-    """The driver pruned the trial, or did not answer."""
+class Pruned(Exception):
+    """The driver said to stop here (Optuna's pruner, or the search is stopping)."""
+
+
+class Unanswered(Exception):
+    """The driver did not answer in DECISION_TIMEOUT_S."""
 
 
 def run_trial(config: dict[str, Any], seed: int, splits: dict[str, Split], topic: str, key: str) -> dict:
     """Train `config` (arch, train params, encoding) from `seed`; the outcome, its curve and where it ran.
 
-    `key` names the trial in its events and its queue. Outcome: complete, pruned, diverged or failed (with
-    the error); a trial never raises, so that a failure is recorded with its reason and the search goes on.
+    `key` names the run in its events and its queue, whose answers are (epoch, GO or PRUNE). Outcome: complete,
+    pruned, diverged or failed (with the error); a run never raises, so that a failure is recorded with its
+    reason and the search goes on.
     """
     worker, replies, curve = get_worker(), Queue(f"{topic}-{key}"), []
 
     def report(epoch: int, metrics: dict[str, float]) -> None:
         curve.append({"epoch": epoch, **{name: round(value, 6) for name, value in metrics.items()}})
         worker.log_event(topic, {"key": key, "epoch": epoch, **metrics})
-        try:
-            decision = replies.get(timeout=DECISION_TIMEOUT_S)
-        except TimeoutError:
-            raise Stopped(f"no word from the driver in {DECISION_TIMEOUT_S:g} s after epoch {epoch}") from None
+        answered = -1
+        while answered not in (epoch, None):  # None: stop now; another epoch's answer was meant for an earlier try
+            try:
+                answered, decision = replies.get(timeout=DECISION_TIMEOUT_S)
+            except TimeoutError:
+                raise Unanswered(
+                    f"no word from the search's driver in {DECISION_TIMEOUT_S:g} s after epoch {epoch}"
+                ) from None
         if decision != GO:
-            raise Stopped("pruned")
+            raise Pruned
 
     params = train.Params.model_validate({name: config[name] for name in train.Params.model_fields})
     environment.configure(params.threads, params.portable_numerics)  # before any torch computation (narrow's)
@@ -65,8 +74,10 @@ def run_trial(config: dict[str, Any], seed: int, splits: dict[str, Split], topic
             )
         if fitted.summary["diverged"]:
             outcome = {"outcome": "diverged", "reason": f"the training loss diverged (lr {params.lr:g})"}
-    except Stopped as stop:
-        outcome = {"outcome": "pruned" if str(stop) == "pruned" else "failed", "reason": str(stop)}
+    except Pruned:
+        outcome = {"outcome": "pruned", "reason": "below the median of earlier trials, or the search stopped"}
+    except Unanswered as error:
+        outcome = {"outcome": "failed", "reason": str(error)}
     except Exception as error:  # recorded with its reason; the search goes on
         lines = traceback.format_exception_only(error)
         outcome = {"outcome": "failed", "reason": "".join(lines).strip()}
