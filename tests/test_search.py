@@ -103,13 +103,14 @@ def kill_during_second_trial(args: list[str], root) -> str:
 
 @pytest.fixture(scope="module")
 def searched(reproduced, tmp_path_factory):
-    """The tiny study, its test split removed: a search of 2 trials killed in its second, then rerun for 1 more."""
+    """The tiny study, its test split removed: a search of 2 trials killed in its second, then rerun for 1 more
+    and the best trial rescored from seed 1."""
     root = copy_project(reproduced, tmp_path_factory.mktemp("search") / "project")
     split_file("test", root / PROCESSED_DIR).unlink()  # the search must not need it
     space = write_space(root, TINY)
     search = [sys.executable, "-m", "tools.search", "--space", str(space), "-j", "1"]
     killed = kill_during_second_trial([*search, "--trials", "2"], root)
-    resumed = run_command([*search, "--trials", "1"], root).stdout
+    resumed = run_command([*search, "--trials", "1", "--rescore-top", "1", "--rescore-seeds", "1"], root).stdout
     return root, killed, resumed
 
 
@@ -124,9 +125,13 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
     assert "trials [1] were left running" in resumed
     # the killed trial is retried with its params and counts in the rerun's budget; trial 0 is not run again
     assert [trial.user_attrs.get("retry_of") for trial in trials] == [None, None, 1]
-    assert retry.params == stranded.params and "trial 0 " not in resumed.replace("best trial 0", "")
-    shown = run_command([sys.executable, "-m", "tools.search", "--trials", "0"], root).stdout  # no cluster, no data
-    assert shown.startswith("study: 3 trials (2 complete, 1 fail)\nbest trial ")
+    assert retry.params == stranded.params and "trial 0 started" not in resumed
+    shown = run_command([sys.executable, "-m", "tools.search", "--trials", "0", "--rescore-seeds", "1"], root).stdout
+    assert shown.startswith("study: 3 trials (2 complete, 1 fail)\nbest trial ")  # no cluster, no data needed
+    best = max(trials[::2], key=lambda trial: trial.value)
+    assert f"rescoring trial {best.number} from seed 1" in resumed
+    assert f"chosen on validation: trial {best.number}, " in shown  # the only one rescored
+    assert load_study(root).user_attrs["rescored"][str(best.number)]["1"] > 0
     for trial in trials[::2]:
         curve = trial.user_attrs["curve"]
         assert [row["epoch"] for row in curve] == list(range(1, 41)) and trial.value == max(r["val_acc"] for r in curve)
