@@ -34,6 +34,7 @@ class Params(StageParams):
 
 RUN_COLUMNS = (
     "best_epoch",
+    "best_val_acc",  # what picks the study's best architecture on validation (tools.ablations' confirmation)
     "train_minutes",
     "diverged",
     "torch",

@@ -31,10 +31,24 @@ def test_an_experiment_becomes_dvcs_set_options():
     ]
 
 
+def test_each_seed_is_an_experiment_of_its_own():
+    entry = {"params": {"hidden": 128}, "seeds": [0, 1, 3], "archs": ["gru"]}
+    study = claims.Ablations.model_validate({"archs": ["lstm_manual"], "experiments": {"x": entry}})
+    found = ablations.queued(study, ["x"])
+    assert [experiment.name for experiment in found] == ["x-0", "x-1", "x-3"]
+    assert found[2].set_params == ("archs=[gru]", "seeds=[3]", "hidden=128")
+    assert [experiment.name for experiment in ablations.queued(study, ["x"], [1, 2])] == ["x-1"]
+
+
+def seed_records(name, runs, arch="lstm_manual", **params):
+    """One made-up experiment per seed of entry `name` (<name>-<seed>), as `run` names them."""
+    return [record(f"{name}-{seed}", {arch: {seed: acc}}, **params) for seed, acc in runs.items()]
+
+
 def made_up_records(names, runs=None):
-    """The study and one made-up experiment per name, each with the same three lstm_manual runs."""
+    """The study and made-up experiments of each name, each with the same three lstm_manual runs."""
     runs = runs or {0: 0.88, 1: 0.883, 2: 0.879}
-    return [BASE, *(record(name, {"lstm_manual": runs}) for name in names)]
+    return [BASE, *(found for name in names for found in seed_records(name, runs))]
 
 
 def test_adding_an_ablation_is_one_entry_and_it_shows_in_the_report(tmp_path):
@@ -50,7 +64,7 @@ def test_adding_an_ablation_is_one_entry_and_it_shows_in_the_report(tmp_path):
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(written))
     study = claims.load_claims(tmp_path / "claims.yaml").ablations
     records = made_up_records(COMMITTED.experiments)
-    records.append(record("embed128", {"lstm_manual": {0: 0.88, 1: 0.883, 2: 0.879}}, embed_dim=128))
+    records += seed_records("embed128", {0: 0.88, 1: 0.883, 2: 0.879}, embed_dim=128)
     output = tmp_path / ablations.REPORT
     ablations.collect(study, records, load, output)
     text = ablations.report(study, MARGIN, STUDY_PARAMS, output)
@@ -94,3 +108,23 @@ def test_every_figure_of_the_committed_ablation_table_is_recomputed_from_committ
     packed = read_groups(COMMITTED_REPORT.with_suffix(".npz"), str(ablations.REPORT.with_suffix(".npz")), "report")
     assert len(data["rows"]) == len(markdown_cells(text)) and mismatches(text, data, packed) == []
     assert mismatches(text, data) == []  # the values file alone (its test_var) gives the same
+
+
+def test_seeds_land_one_by_one_and_a_rerun_keeps_the_committed_ones(tmp_path):
+    """Seeds 0 and 1 ran here, seed 2 later (another session): the side pools them; another config starts over."""
+    study = COMMITTED.model_copy(update={"experiments": {"wide": COMMITTED.experiments["hidden128"]}})
+    output = tmp_path / ablations.REPORT
+    ablations.collect(study, [BASE, *seed_records("wide", {0: 0.88, 1: 0.883}, hidden=128)], load, output)
+    ablations.collect(study, [BASE, *seed_records("wide", {2: 0.879}, hidden=128)], load, output)
+    (wide,) = [
+        entry for entry in json.loads(output.with_suffix(".json").read_text())["sides"] if entry["label"] == "wide"
+    ]
+    assert sorted(wide["runs"]["lstm_manual"]) == ["0", "1", "2"] and wide["params"]["hidden"] == 128
+    assert sorted(wide["revs"]) == ["wide-0-rev", "wide-1-rev", "wide-2-rev"]
+    ablations.collect(study, [BASE, *seed_records("wide", {3: 0.9}, hidden=256)], load, output)
+    (wide,) = [
+        entry for entry in json.loads(output.with_suffix(".json").read_text())["sides"] if entry["label"] == "wide"
+    ]
+    assert sorted(wide["runs"]["lstm_manual"]) == ["3"] and wide["params"]["hidden"] == 256
+    with pytest.raises(StageError, match="wide has no run yet: run `python -m tools.ablations run wide`"):
+        ablations.collect(study, [BASE], load, tmp_path / "elsewhere" / "ablations.md")

@@ -17,6 +17,8 @@ def test_the_reports_figures_and_claims_name_registered_architectures():
     for claim in COMMITTED.report.claims:
         assert set(claim.archs) <= set(architectures.NAMES) and claim.kind in claims.KINDS, claim
     assert set(COMMITTED.ablations.archs) <= set(architectures.NAMES)
+    for name in COMMITTED.ablations.experiments:
+        assert set(COMMITTED.ablations.archs_of(name)) <= set(architectures.NAMES), name
 
 
 def test_the_ablations_change_only_keys_of_params_yaml():
@@ -84,6 +86,10 @@ ABLATIONS = "ablations:\n  archs: [rnn]\n  experiments:\n    h128:\n      params
         (ABLATIONS + "      claim: {text: x, kind: maybe}\n", "ablations.experiments.h128.claim.kind"),
         (ABLATIONS + "      claim: {text: x, kind: same, archs: [rnn, gru]}\n", "an ablation's claim is about"),
         (ABLATIONS + "      claim: {text: x, kind: above, threshold: 0.8}\n", "an ablation's claim is about"),
+        (ABLATIONS + "      archs: [gru, gru]\n", "ablations.experiments.h128.archs: Value error, a value is listed"),
+        (ABLATIONS + "      archs: []\n", "ablations.experiments.h128.archs: List should have at least 1"),
+        (ABLATIONS + "      goal: 1.2\n", "ablations.experiments.h128.goal: Input should be less than or equal"),
+        (ABLATIONS.replace("{hidden: 128}", "{seeds: [1]}"), "h128: Value error, params may not set seeds: give"),
     ],
 )
 def test_a_wrong_entry_is_refused_by_its_key(tmp_path, text, refused):
@@ -99,3 +105,14 @@ def test_a_missing_or_broken_file_says_what_to_do(tmp_path):
     (tmp_path / "claims.yaml").write_text("report: [")
     with pytest.raises(StageError, match="is not valid YAML"):
         claims.load_claims(tmp_path / "claims.yaml")
+
+
+def test_an_entry_trains_its_own_archs_when_it_names_them(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(
+        REPORT + ABLATIONS + "      archs: [gru]\n      goal: 0.9\n    other:\n      params: {lr: 0.01}\n"
+        "      seeds: [0]\n"
+    )
+    found = claims.load_claims(path).ablations
+    assert found.changes("h128") == {"archs": ["gru"], "seeds": [0], "hidden": 128}
+    assert found.archs_of("other") == ["rnn"] and found.experiments["h128"].goal == 0.9

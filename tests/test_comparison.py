@@ -188,7 +188,9 @@ def test_one_side_runs_from_one_commit():
 
 
 def markdown_cells(text: str) -> list[dict[str, str]]:
-    lines = [line for line in text.splitlines() if line.startswith("|")]
+    """The rows of the first markdown table in `text`, by column."""
+    lines = text.split("\n|", 1)[1].split("\n\n", 1)[0].splitlines()
+    lines = ["|" + lines[0], *lines[1:]]
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
     return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
 

@@ -1,18 +1,22 @@
 """The report's ablations (claims.yaml, `ablations`): rerun them as DVC experiments, and report them against the study.
 
-    python -m tools.ablations run [-j 2]    # run every ablation, then write reports/ablations.{json,npz,md}
+    python -m tools.ablations run [NAME ...] [--seeds S ...] [-j 2]  # run them, write reports/ablations.{json,npz,md}
     python -m tools.ablations report        # reports/ablations.md again, from the committed .json and .npz
 
-An ablation is one entry of claims.yaml's `ablations`: its params (the `-S` changes), its seeds, and the
-report's claim and figure for it; nothing else names it. `run` runs one DVC experiment per entry (`dvc
-exp run --queue -n <name> -S ...`: its params, the ablations' archs and its seeds) on DVC's queue, -j at
-once (each training on `threads` threads, params.yaml), with the progress, the interruption and the
+An ablation is one entry of claims.yaml's `ablations`: its params (the `-S` changes), its seeds, its archs
+if not the ablations', and the report's claim and figure for it; nothing else names it. An entry with a
+`goal` is a confirmation (imdb_rnn/experiments/confirmation.py): the configuration tools.search chose,
+judged against the goal, the study's best architecture on validation and the NBSVM baseline. `run` runs
+one DVC experiment per entry and seed (`dvc exp run --queue -n <name>-<seed> -S ...`) on DVC's queue, -j
+at once (each training on `threads` threads, params.yaml), with the progress, the interruption and the
 resumption of imdb_rnn/experiments/exp_queue.py: an experiment that already exists is replaced, and
 every run that DVC's run cache holds (an interrupted `run`'s finished ones) is restored, not trained
-again. It then compares each experiment with the committed study (imdb_rnn/experiments/comparison.py)
-and keeps every per-seed accuracy (.json) and per-review result (.npz) it compared. `report` renders
-the table from those two files alone, no experiment needed, and judges each claim (imdb_rnn/verdicts.py)
-at params.yaml's `equivalence_margin`.
+again. Each time one lands, it compares every entry with the committed study
+(imdb_rnn/experiments/comparison.py) and keeps every per-seed accuracy (.json) and per-review result
+(.npz) it compared, so that each seed can be committed as it lands: an entry's seeds that no experiment
+holds are kept from those files when they ran with the same params (another session's, another machine's).
+`report` renders the table from those two files alone, no experiment needed, and judges each claim
+(imdb_rnn/verdicts.py) at params.yaml's `equivalence_margin`.
 """
 
 import argparse
@@ -25,14 +29,24 @@ from ruamel.yaml import YAML
 
 from imdb_rnn import verdicts
 from imdb_rnn.analysis import claims
+from imdb_rnn.analysis.baseline import read_baseline
 from imdb_rnn.analysis.claims import Ablations
 from imdb_rnn.analysis.formatting import margin_text
 from imdb_rnn.core.common import StageError, run_stage
 from imdb_rnn.core.params import StageParams, load_params
 from imdb_rnn.core.paths import PARAMS_FILE
-from imdb_rnn.experiments import comparison, exp_queue
+from imdb_rnn.experiments import comparison, confirmation, exp_queue
 from imdb_rnn.experiments.processes import interruptible
-from imdb_rnn.experiments.records import Committed, Record, committed, experiment_records, resolve
+from imdb_rnn.experiments.records import (
+    Committed,
+    Record,
+    Side,
+    committed,
+    experiment_records,
+    resolve,
+    resolve_named,
+    run_params,
+)
 
 REPORT = Path("reports/ablations.md")
 BASELINE = "main"  # the committed study every experiment is compared with
@@ -58,22 +72,89 @@ def set_options(ablations: Ablations, name: str) -> list[str]:
     return [option for key, value in ablations.changes(name).items() for option in ("-S", f"{key}={override(value)}")]
 
 
-def run(ablations: Ablations, jobs: int) -> None:
-    """Every experiment of the ablations on DVC's queue, `jobs` at once (imdb_rnn/experiments/exp_queue.py)."""
-    experiments = [
-        exp_queue.QueuedExperiment(name, tuple(set_options(ablations, name)[1::2])) for name in ablations.experiments
-    ]
-    exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs)
+def seed_name(name: str, seed: int) -> str:
+    """The DVC experiment that runs seed `seed` of entry `name`."""
+    return f"{name}-{seed}"
+
+
+def queued(ablations: Ablations, names: list[str], seeds: list[int] | None = None) -> list[exp_queue.QueuedExperiment]:
+    """One experiment per entry of `names` and per seed of its (those among `seeds`, when given)."""
+    experiments = []
+    for name in names:
+        options = set_options(ablations, name)[1::2]
+        for seed in ablations.experiments[name].seeds:
+            if seeds is None or seed in seeds:
+                one_seed = tuple(f"seeds=[{seed}]" if option.startswith("seeds=") else option for option in options)
+                experiments.append(exp_queue.QueuedExperiment(seed_name(name, seed), one_seed))
+    return experiments
+
+
+def run(ablations: Ablations, names: list[str], seeds: list[int] | None, jobs: int) -> None:
+    """The experiments of `names` on DVC's queue, `jobs` at once; the files beside the report rewritten as each lands."""
+    experiments = queued(ablations, names, seeds)
+    if not experiments:
+        raise StageError(f"no experiment to run: none of {', '.join(names)} has a seed among {seeds}")
+
+    def landed(name: str) -> None:
+        try:
+            collect(ablations, experiment_records())
+        except StageError as error:  # another entry has no run yet, say: the final collect says so
+            print(f"{name} landed; not compared yet: {error}", flush=True)
+        else:
+            print(f"{name} landed: {REPORT.with_suffix('.json')} and .npz rewritten", flush=True)
+
+    exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs, landed)
+
+
+def _kept(output: Path) -> dict[str, tuple[Side, dict | None]]:
+    """The sides the files beside `output` keep, with the params their runs had (None in files before they did)."""
+    if not output.with_suffix(".json").exists():
+        return {}
+    base, sides = comparison.read_sides(output, REWRITE, lambda label: {})
+    params = {
+        entry["label"]: entry.get("params") for entry in json.loads(output.with_suffix(".json").read_text())["sides"]
+    }
+    return {side.label: (side, params[side.label]) for side in [base, *sides]}
+
+
+def _with_kept(ran: Side | None, kept: tuple[Side, dict | None] | None) -> Side | None:
+    """`ran` with the kept side's seeds that it did not run, when they ran with the same params; else either one."""
+    if kept is None or ran is None:
+        return ran or (kept and kept[0])
+    side, params = kept
+    if params != run_params(ran.params):
+        return ran
+    for arch, by_seed in side.correct.items():
+        for seed, results in by_seed.items():
+            if seed not in ran.correct.get(arch, {}):
+                ran.correct.setdefault(arch, {})[seed] = results
+                ran.diverged.setdefault(arch, {})[seed] = side.diverged[arch][seed]
+                if seed in side.validation.get(arch, {}):
+                    ran.validation.setdefault(arch, {})[seed] = side.validation[arch][seed]
+    ran.revs.extend(rev for rev in side.revs if rev not in ran.revs)
+    return ran
 
 
 def collect(
     ablations: Ablations, records: list[Record], load: Callable[[Record], Committed] = committed, output: Path = REPORT
 ) -> None:
-    """Compare every experiment with the study, and keep beside `output` what the table is rendered from."""
+    """Compare every entry with the study, and keep beside `output` what the table is rendered from.
+
+    An entry's side pools its seeds' experiments and the seeds the files beside `output` keep (`_with_kept`).
+    """
     base = resolve(BASELINE, records, load)
-    sides = [resolve(name, records, load) for name in ablations.experiments]
+    kept = _kept(output)
+    sides = []
+    for name, experiment in ablations.experiments.items():
+        names = [seed_name(name, seed) for seed in experiment.seeds]
+        side = _with_kept(resolve_named(name, names, records, load), kept.get(name))
+        if side is None:
+            raise StageError(f"{name} has no run yet: run `{REWRITE} {name}`")
+        sides.append(side)
     rows = [row for side in sides for row in comparison.compare(base, side)]
-    comparison.write_values(output, comparison.values(base, sides, rows), comparison.per_review(base, sides, rows))
+    confirmed = [confirmation.best_on_validation(base)] if any(e.goal for e in ablations.experiments.values()) else []
+    packed = comparison.per_review(base, sides, rows, confirmed)
+    comparison.write_values(output, comparison.values(base, sides, rows), packed)
 
 
 def claim_columns(ablations: Ablations, base: str, rows: list[comparison.Row], margin: float) -> dict[int, dict]:
@@ -87,7 +168,7 @@ def claim_columns(ablations: Ablations, base: str, rows: list[comparison.Row], m
         judged = {
             index: ablations.experiments[rows[index].other.label].claim_about(base, rows[index].other.label)
             for index in indices
-            if rows[index].arch in ablations.archs
+            if rows[index].arch in ablations.archs_of(rows[index].other.label)
         }
         judged = {index: claim for index, claim in judged.items() if claim is not None}
         estimates = [
@@ -106,7 +187,7 @@ def claim_columns(ablations: Ablations, base: str, rows: list[comparison.Row], m
             }
     for index, row in enumerate(rows):
         reported = ablations.experiments[row.other.label].reported
-        if row.result is not None and row.arch in ablations.archs and reported is not None:
+        if row.result is not None and row.arch in ablations.archs_of(row.other.label) and reported is not None:
             columns.setdefault(index, {})["the report"] = f"{reported:.4f} (1 run)"
     return columns
 
@@ -135,14 +216,19 @@ def render(ablations: Ablations, margin: float, study_params: dict, output: Path
     extra = claim_columns(ablations, base.label, rows, margin)
     for column in (*CLAIM_COLUMNS, "the report"):
         frame[column] = [extra.get(index, {}).get(column, "-") for index in range(len(rows))]
+    own = " (an entry's own archs, if it names them)" if any(e.archs for e in ablations.experiments.values()) else ""
     more = (
-        f" *the report's claim*: judged on `{', '.join(ablations.archs)}`, the experiment minus `{base.label}`, at each"
+        f" *the report's claim*: judged on `{', '.join(ablations.archs)}`{own}, the experiment minus `{base.label}`, at each"
         " epoch; *claim: tested* says what its verdict tests: 'no significant effect' holds when the 90% interval"
         f" lies within {margin_text(margin)} (`equivalence_margin`, TOST); Holm over the claims of the same epoch;"
         " *claim: margin* names a verdict that changes at half or double the margin."
         " *the report*: its figure for the same change, one run, last epoch."
     )
-    return comparison.render(base, frame, more)
+    parts = [comparison.render(base, frame, more)]
+    for side in sides:
+        if goal := ablations.experiments[side.label].goal:
+            parts.append(confirmation.render(side, base, goal, read_baseline(), margin))
+    return "\n".join(parts)
 
 
 def report(ablations: Ablations, margin: float, study_params: dict, output: Path = REPORT) -> str:
@@ -155,12 +241,18 @@ def report(ablations: Ablations, margin: float, study_params: dict, output: Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("run", "report"))
+    parser.add_argument("names", nargs="*", help="the entries to run (default: every one of claims.yaml)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these of their seeds (default: all)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="experiments at once (default: 2)")
     args = parser.parse_args()
     ablations = claims.load_claims().ablations
+    if unknown := [name for name in args.names if name not in ablations.experiments]:
+        parser.error(f"{', '.join(unknown)}: not in claims.yaml's ablations ({', '.join(ablations.experiments)})")
+    if args.action == "report" and (args.names or args.seeds):
+        parser.error("report takes no names or seeds: it renders every entry")
     if args.action == "run":
         with interruptible():
-            run(ablations, args.jobs)
+            run(ablations, args.names or list(ablations.experiments), args.seeds, args.jobs)
         collect(ablations, experiment_records())
         print("every experiment ran and was compared with the study")
     study_params = YAML(typ="safe", pure=True).load(PARAMS_FILE.read_text())

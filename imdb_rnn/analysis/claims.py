@@ -110,14 +110,27 @@ class Report(_Strict):
 
 
 class Experiment(_Strict):
-    """One ablation: what it changes, on which seeds, and what the report claimed and measured of it."""
+    """One ablation: what it changes, on which seeds, and what the report claimed and measured of it.
+
+    Or, with a goal, a confirmation: a configuration chosen on validation (tools.search), trained on its own
+    archs, judged against the goal, the study's best architecture on validation and the NBSVM baseline.
+    """
 
     params: dict[str, object] = Field(min_length=1)  # key: value, as `dvc exp run -S key=value`
     seeds: list[int] = Field(min_length=1)
+    archs: list[str] | None = Field(default=None, min_length=1)  # None: the ablations' archs
     claim: Claim | None = None
     reported: Accuracy | None = None  # the report's test accuracy (one run, last epoch)
+    goal: Accuracy | None = None  # a confirmation's: its mean test accuracy should lie above this
 
     _seeds = field_validator("seeds")(seed_list)
+    _archs = field_validator("archs")(lambda archs: archs if archs is None else unique(archs))
+
+    @model_validator(mode="after")
+    def _params_are_not_archs_or_seeds(self) -> "Experiment":
+        if named := {"archs", "seeds"} & set(self.params):
+            raise ValueError(f"params may not set {', '.join(sorted(named))}: give them as the entry's own keys")
+        return self
 
     @field_validator("claim")
     @classmethod
@@ -141,10 +154,14 @@ class Ablations(_Strict):
 
     _archs = field_validator("archs")(unique)
 
+    def archs_of(self, name: str) -> list[str]:
+        """What experiment `name` trains, and its claim is judged on: its own archs, else the ablations'."""
+        return self.experiments[name].archs or self.archs
+
     def changes(self, name: str) -> dict[str, object]:
-        """The params that experiment `name` sets: the ablations' archs, its seeds and its own params."""
+        """The params that experiment `name` sets: its archs, its seeds and its own params."""
         experiment = self.experiments[name]
-        return {"archs": self.archs, "seeds": experiment.seeds, **experiment.params}
+        return {"archs": self.archs_of(name), "seeds": experiment.seeds, **experiment.params}
 
 
 class AgainstBaseline(_Strict):

@@ -25,6 +25,8 @@ from imdb_rnn.core.common import StageError, atomic_output
 from imdb_rnn.core.epochs import EPOCHS, Epoch
 from imdb_rnn.experiments.records import Side, run_params
 
+VALIDATION = "best_val_acc"  # a run's best validation accuracy, in the values file
+
 
 def changed_params(base: Side, other: Side) -> str:
     """The params in which `other`'s runs differ from `base`'s, as key=value (archs aside: the rows show them)."""
@@ -144,18 +146,27 @@ def values(base: Side, sides: list[Side], rows: list[Row]) -> dict:
             arch: {
                 str(seed): {key: float(right.mean()) for key, right in by_key.items()}
                 | {"diverged": side.diverged[arch][seed]}
+                | ({VALIDATION: side.validation[arch][seed]} if seed in side.validation.get(arch, {}) else {})
                 for seed, by_key in sorted(by_seed.items())
             }
             for arch, by_seed in side.correct.items()
         }
 
-    listed = [{"label": base.label, "role": "baseline", "revs": base.revs, "runs": runs(base)}]
-    listed += [{"label": side.label, "role": "experiment", "revs": side.revs, "runs": runs(side)} for side in sides]
+    def listed(side: Side, role: str) -> dict:
+        return {
+            "label": side.label,
+            "role": role,
+            "revs": side.revs,
+            "params": run_params(side.params),
+            "runs": runs(side),
+        }
+
+    sides_listed = [listed(base, "baseline"), *(listed(side, "experiment") for side in sides)]
     return {
         "baseline": base.label,
         "accuracies": {epoch.key: epoch.label for epoch in EPOCHS},
         "confidence": stats.CONFIDENCE,
-        "sides": listed,
+        "sides": sides_listed,
         "rows": [
             {
                 "experiment": row.other.label,
@@ -176,9 +187,10 @@ def values(base: Side, sides: list[Side], rows: list[Row]) -> dict:
     }
 
 
-def per_review(base: Side, sides: list[Side], rows: list[Row]) -> dict[str, np.ndarray]:
-    """The packed per-review results (aggregated.pack_correct) of every run the rows compare, by side label."""
-    archs = {row.arch for row in rows if row.result is not None}
+def per_review(base: Side, sides: list[Side], rows: list[Row], more: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The packed per-review results (aggregated.pack_correct) of every run the rows compare, and of the archs
+    `more` (others a caller compares), by side label."""
+    archs = {row.arch for row in rows if row.result is not None} | set(more)
     groups = {
         side.label: {arch: side.correct[arch] for arch in archs if arch in side.correct} for side in [base, *sides]
     }
@@ -221,6 +233,10 @@ def read_sides(output: Path, rewrite: str, params_of: Callable[[str], dict]) -> 
         side = Side(entry["label"], params_of(entry["label"]), list(entry["revs"]), correct)
         side.diverged = {
             arch: {int(seed): bool(run["diverged"]) for seed, run in entry["runs"][arch].items()} for arch in correct
+        }
+        side.validation = {  # of every arch it ran: what picks one on validation
+            arch: {int(seed): run[VALIDATION] for seed, run in by_seed.items() if VALIDATION in run}
+            for arch, by_seed in entry["runs"].items()
         }
         sides.append(side)
     if not sides or sides[0].label != data["baseline"]:

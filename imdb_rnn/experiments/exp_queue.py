@@ -12,7 +12,7 @@ partial is left, and the queue's temporary copies are DVC's to remove.
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +104,11 @@ class Queue:
             )
 
 
-def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> None:
-    """Run `experiments` on DVC's queue, `jobs` at once; StageError naming those that failed."""
+def run_queued(
+    queue: Queue, experiments: list[QueuedExperiment], jobs: int, landed: Callable[[str], None] | None = None
+) -> None:
+    """Run `experiments` on DVC's queue, `jobs` at once, calling landed(name) as each succeeds; StageError naming
+    those that failed."""
     if not experiments:
         return
     names = [experiment.name for experiment in experiments]
@@ -126,6 +129,10 @@ def run_queued(queue: Queue, experiments: list[QueuedExperiment], jobs: int) -> 
                 time.sleep(POLL_SECONDS)
                 status = queue.status()
                 outcomes = {name: state.lower() for name, state in status.items() if state in ("Success", "Failed")}
+                if landed is not None:
+                    for name in names:
+                        if outcomes.get(name) == "success" and name not in progress.done:
+                            landed(name)
                 progress.update([name for name, state in status.items() if state == "Running"], outcomes)
                 if time.monotonic() - started > WORKER_GRACE_SECONDS and not queue.workers():
                     # every worker ended with experiments still queued (DVC ends one now and then). Only then: DVC

@@ -4,23 +4,26 @@ A side of a comparison is named by an experiment's name, a glob over experiment 
 params differ only in their seeds: their seeds are pooled), or a commit (a branch or a revision, the
 workspace by `workspace`). `dvc.api.exp_show` lists them, from HEAD back to the first commit;
 `dvc.api.read` reads, at each one's revision, its params.yaml, its every run
-(metrics/estimates.json) and its per-review results (metrics/correct.npz).
+(metrics/estimates.json), its runs' best validation accuracies (metrics/runs.csv) and its per-review results
+(metrics/correct.npz).
 """
 
 import fnmatch
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dvc.api
 import numpy as np
+import pandas as pd
 import yaml
 from dvc.exceptions import DvcException
 
 from imdb_rnn.analysis.aggregated import RUNS, Correct, read_correct
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import EPOCHS
-from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE, PARAMS_FILE
+from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE, PARAMS_FILE, RUNS_FILE
 
 # Params that change the analysis only, not the runs: two experiments that differ in them ran the same.
 ANALYSIS_PARAMS = ("seeds", "equivalence_margin")
@@ -37,6 +40,10 @@ class Record:
     baseline: str = ""  # the commit an experiment ran from (a commit's own revision)
 
 
+# Per architecture and seed: the run's best validation accuracy (what picks an architecture on validation).
+Validation = dict[str, dict[int, float]]
+
+
 @dataclass(frozen=True)
 class Committed:
     """What a record committed: its params, its runs (per arch and seed: accuracies, diverged), per-review results."""
@@ -44,6 +51,7 @@ class Committed:
     params: dict
     runs: dict[str, dict[str, dict]]
     correct: Correct
+    validation: Validation = field(default_factory=dict)
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Side:
     revs: list[str] = field(default_factory=list)
     correct: Correct = field(default_factory=dict)  # arch -> seed -> epoch key -> per-review results
     diverged: dict[str, dict[int, bool]] = field(default_factory=dict)
+    validation: Validation = field(default_factory=dict)  # of the runs whose runs.csv records it
 
     def runs(self, arch: str, key: str) -> dict[int, np.ndarray]:
         return {seed: by_key[key] for seed, by_key in self.correct[arch].items()}
@@ -92,7 +101,21 @@ def committed(record: Record) -> Committed:
     params = yaml.safe_load(_read(record, PARAMS_FILE))
     runs = json.loads(_read(record, ESTIMATES_FILE))[RUNS]
     correct = read_correct(_read(record, CORRECT_FILE, "rb"), origin=f"{CORRECT_FILE} of {record.name} ({record.rev})")
-    return Committed(params, runs, correct)
+    return Committed(params, runs, correct, _validation(record))
+
+
+def _validation(record: Record) -> Validation:
+    """The best validation accuracy of each run `record` committed, from its runs.csv; empty where it has none
+    (that column came with the confirmation)."""
+    try:
+        table = pd.read_csv(io.StringIO(_read(record, RUNS_FILE)))
+    except StageError:
+        return {}
+    validation: Validation = {}
+    if "best_val_acc" in table:
+        for row in table.itertuples():
+            validation.setdefault(row.arch, {})[int(row.seed)] = float(row.best_val_acc)
+    return validation
 
 
 def _members(spec: str, records: list[Record]) -> list[Record]:
@@ -130,6 +153,22 @@ def resolve(spec: str, records: list[Record], load: Callable[[Record], Committed
     members = _members(spec, records)
     if not members:
         raise StageError(f"{spec!r} names no experiment, branch or commit that `dvc exp show` lists; check the name")
+    return _side(spec, members, load)
+
+
+def resolve_named(
+    label: str, names: list[str], records: list[Record], load: Callable[[Record], Committed] = committed
+) -> Side | None:
+    """The side `label` pooling the experiments `names` that `dvc exp show` lists (one per seed, say); None if none.
+
+    Unlike a glob's, these may have run from different commits (seeds that landed one by one), as long as their
+    params are the same; the side's revs name each.
+    """
+    members = [record for record in records if record.is_experiment and record.name in names]
+    return _side(label, members, load) if members else None
+
+
+def _side(spec: str, members: list[Record], load: Callable[[Record], Committed]) -> Side:
     loaded = [(record, load(record)) for record in members]
     reference = run_params(loaded[0][1].params)
     for record, found in loaded[1:]:
@@ -157,4 +196,6 @@ def resolve(spec: str, records: list[Record], load: Callable[[Record], Committed
                     raise StageError(f"{spec!r}: seed {seed} of {arch} ran twice with different results")
                 pooled[seed] = results
                 side.diverged.setdefault(arch, {})[seed] = bool(run["diverged"])
+                if seed in found.validation.get(arch, {}):
+                    side.validation.setdefault(arch, {})[seed] = found.validation[arch][seed]
     return side

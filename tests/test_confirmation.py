@@ -1,0 +1,109 @@
+"""imdb_rnn/experiments/confirmation.py: the study's best architecture is picked on validation, never on test, and
+the confirmation's three claims are judged on figures that its runs' per-review results recompute; with
+tools.ablations, a claims.yaml entry with a goal renders that part under the table."""
+
+import numpy as np
+import pytest
+import yaml
+from conftest import N_REVIEWS, PROJECT, made_up_correct
+from test_comparison import COMMITTED as MADE_UP
+from test_comparison import load, markdown_cells, record
+
+from imdb_rnn.analysis import claims, stats
+from imdb_rnn.analysis.baseline import Baseline
+from imdb_rnn.core.common import StageError
+from imdb_rnn.core.epochs import BEST, EPOCHS, LAST
+from imdb_rnn.experiments import confirmation
+from imdb_rnn.experiments.records import Committed, Side
+from tools import ablations
+
+MARGIN = 0.01
+# On test, gru is the study's best; on validation, lstm is: the pick must be lstm.
+STUDY_TEST = {"lstm": {0: 0.869, 1: 0.871, 2: 0.868}, "gru": {0: 0.88, 1: 0.882, 2: 0.879}}
+STUDY_VALIDATION = {"lstm": {0: 0.874, 1: 0.871, 2: 0.870}, "gru": {0: 0.869, 1: 0.870, 2: 0.868}}
+CHOSEN_TEST = {0: 0.905, 1: 0.902, 2: 0.907}
+
+
+def side(label: str, accuracies: dict, validation: dict | None = None) -> Side:
+    correct = {
+        arch: {
+            seed: {e.key: made_up_correct(arch, seed, acc - (e == LAST) * 0.01, e.review_key) for e in EPOCHS}
+            for seed, acc in by_seed.items()
+        }
+        for arch, by_seed in accuracies.items()
+    }
+    found = Side(label, {}, [f"{label}-rev"], correct)
+    found.diverged = {arch: dict.fromkeys(by_seed, False) for arch, by_seed in accuracies.items()}
+    found.validation = validation or {}
+    return found
+
+
+def made_up_baseline(accuracy: float = 0.9) -> Baseline:
+    right = np.zeros(N_REVIEWS, dtype=bool)
+    right[: round(accuracy * N_REVIEWS)] = True
+    return Baseline(accuracy, accuracy - 0.006, accuracy + 0.006, 22_500, 0.1, 0.905, right)
+
+
+def test_the_study_architecture_is_picked_on_validation_not_on_test():
+    assert confirmation.best_on_validation(side("main", STUDY_TEST, STUDY_VALIDATION)) == "lstm"
+    with pytest.raises(StageError, match=r"main records no validation accuracy .* \(`dvc repro aggregate`\)"):
+        confirmation.best_on_validation(side("main", STUDY_TEST))
+
+
+def claim_rows(text: str) -> dict[str, dict]:
+    return {row["claim"]: row for row in markdown_cells(text.split("Its claims at each epoch")[1])}
+
+
+def test_each_claim_is_judged_on_figures_its_runs_recompute():
+    study, chosen, baseline = (
+        side("main", STUDY_TEST, STUDY_VALIDATION),
+        side("best", {"gru": CHOSEN_TEST}),
+        made_up_baseline(),
+    )
+    text = confirmation.render(chosen, study, 0.9, baseline, MARGIN)
+    accuracies = {row["runs"]: row for row in markdown_cells(text.split("## best")[1])}
+    assert set(accuracies) == {"best gru", "study lstm", "NBSVM baseline"}
+    runs = {epoch: chosen.runs("gru", epoch.key) for epoch in (BEST, LAST)}
+    for epoch in (BEST, LAST):
+        mean = stats.accuracy(runs[epoch])
+        low, high = mean.interval()
+        assert accuracies["best gru"][f"{epoch.label}: mean [95% CI]"] == f"{mean.mean:.4f} [{low:.4f}, {high:.4f}]"
+    found = claim_rows(text)
+    goal, study_claim, nbsvm = found.values()
+    assert goal["tested"] == "best gru > 0.9" and study_claim["tested"] == "best gru − study lstm > 0"
+    assert nbsvm["tested"] == "best gru − baseline > 0"
+    versus_study = stats.difference(study.runs("lstm", BEST.key), runs[BEST]).estimate
+    assert study_claim[f"{BEST.label}: estimate"].startswith(f"+{versus_study.mean * 100:.2f} [")
+    assert study_claim[f"{BEST.label}: verdict (after Holm)"] == "holds (holds)"
+    # 0.9047 against a baseline of 0.9 on 10,000 reviews: inside the interval at this n
+    assert nbsvm[f"{BEST.label}: verdict (after Holm)"] == "not detectable at this n (not detectable at this n)"
+
+
+def test_an_entry_with_a_goal_is_a_confirmation_in_the_ablations_report(tmp_path, monkeypatch):
+    """A claims.yaml entry with its own archs and a goal: its seeds run as experiments, its part is rendered."""
+    written = yaml.safe_load((PROJECT / claims.CLAIMS_FILE).read_text())
+    written["ablations"]["experiments"] = {
+        "searched": {"archs": ["gru"], "params": {"hidden": 96}, "seeds": [0, 1, 2], "goal": 0.9}
+    }
+    (tmp_path / "claims.yaml").write_text(yaml.safe_dump(written))
+    study = claims.load_claims(tmp_path / "claims.yaml").ablations
+    base = record("main", STUDY_TEST, experiment=False)
+    MADE_UP[base.rev] = Committed(
+        MADE_UP[base.rev].params, MADE_UP[base.rev].runs, MADE_UP[base.rev].correct, STUDY_VALIDATION
+    )
+    records = [
+        base,
+        *(record(f"searched-{seed}", {"gru": {seed: acc}}, hidden=96) for seed, acc in CHOSEN_TEST.items()),
+    ]
+    output = tmp_path / ablations.REPORT
+    ablations.collect(study, records, load, output)
+    monkeypatch.setattr(ablations, "read_baseline", made_up_baseline)
+    text = ablations.report(study, MARGIN, {"hidden": 64}, output)
+    assert "## searched: the search's choice" in text and "`lstm` (the highest mean best-validation" in text
+    (row, _) = [cell for cell in markdown_cells(text) if cell["experiment"] == "searched"]  # its own table row
+    assert row["arch"] == "gru" and row["changed params"] == "hidden=96"
+    assert set(claim_rows(text)) == {
+        "searched gru reaches the goal",
+        "searched gru beats the study's best on validation",
+        "searched gru beats the NBSVM baseline",
+    }
