@@ -12,17 +12,18 @@ from contextlib import suppress
 import optuna
 import pytest
 import yaml
-from conftest import copy_project, processes_in, run_command
+from conftest import PROJECT, copy_project, processes_in, run_command
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from imdb_rnn.analysis.claims import CLAIMS_FILE, load_claims
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.paths import PROCESSED_DIR, split_file
 from tools.search import space as search_space
 from tools.search.driver import Driver, Running
 from tools.search.experiments import TRIAL_DIR
-from tools.search.study import STUDY_NAME
+from tools.search.study import STUDY_NAME, confirmation_entry
 
 STATS = {"vocab_size": 62, "seq_len": 30, "truncate": "tail"}  # tokenize's stats.json of the tiny project
 TINY = {"fixed": {"epochs": 40, "embed_dim": 4}, "space": {"arch": ["rnn", "gru"], "hidden": {"low": 2, "high": 8}}}
@@ -204,3 +205,29 @@ def test_the_pruners_word_goes_back_with_its_epoch_and_the_last_epoch_is_never_p
     driver.answer({"key": "t0", "epoch": epoch, "val_acc": 0.5})
     assert trial.reported == (0.5, epoch) and replies == [(epoch, word)]
     driver.answer({"key": "t9", "epoch": 1, "val_acc": 0.5})  # a run already recorded: nothing to answer
+
+
+def test_a_trial_becomes_a_claims_entry_of_what_it_changes_under_the_studys_protocol():
+    config = {"arch": "gru", "hidden": 64, "layers": 2, "epochs": 8, "portable_numerics": False, "threads": 1}
+    study = {"hidden": 64, "layers": 1, "epochs": 10, "portable_numerics": True, "threads": 1}
+    assert confirmation_entry(config, study) == {"archs": ["gru"], "params": {"layers": 2, "epochs": 8}}
+
+
+COMMITTED_STUDY = PROJECT / "search" / "study.journal"
+
+
+@pytest.mark.skipif(not COMMITTED_STUDY.exists(), reason="no search committed yet")
+def test_the_committed_confirmation_is_the_configuration_the_search_chose():
+    study = optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(COMMITTED_STUDY))))
+    confirmations = {
+        name: entry for name, entry in load_claims(PROJECT / CLAIMS_FILE).ablations.experiments.items() if entry.goal
+    }
+    if "chosen" not in study.user_attrs:
+        assert confirmations == {}, "claims.yaml confirms a configuration before the search chose one (--rescore-top)"
+        return
+    expected = confirmation_entry(
+        study.trials[study.user_attrs["chosen"]].user_attrs["config"],
+        yaml.safe_load((PROJECT / "params.yaml").read_text()),
+    )
+    ((name, entry),) = confirmations.items()
+    assert {"archs": entry.archs, "params": entry.params} == expected, name

@@ -14,17 +14,18 @@ import statistics
 from pathlib import Path
 
 import optuna
+import yaml
 from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
 from imdb_rnn.core.common import StageError
-from imdb_rnn.core.paths import PROCESSED_DIR
+from imdb_rnn.core.paths import PARAMS_FILE, PROCESSED_DIR
 from imdb_rnn.experiments.processes import interruptible
 from imdb_rnn.training.data import Split, load_split
 from tools.grid.cluster import connect, read_jobqueue
 from tools.search.driver import TRIAL_SEED, Budget, Driver, prepare_workers
 from tools.search.space import load_space, read_data_stats
-from tools.search.study import driving, open_study, recover, rescored
+from tools.search.study import confirmation_entry, driving, open_study, recover, rescored
 
 SPACE_FILE = Path("search/space.yaml")
 STUDY_FILE = Path("search/study.journal")
@@ -89,7 +90,8 @@ def summary(study: optuna.Study, rescoring_seeds: list[int]) -> None:
     if means:
         chosen = max(means, key=means.get)
         study.set_user_attr("chosen", chosen)
-        print(f"chosen on validation: trial {chosen}, {study.trials[chosen].user_attrs['config']}")
+        entry = confirmation_entry(study.trials[chosen].user_attrs["config"], yaml.safe_load(PARAMS_FILE.read_text()))
+        print(f"chosen on validation: trial {chosen}; as a claims.yaml entry (tools.ablations): {entry}")
 
 
 def load_splits(data: Path) -> dict[str, Split]:

@@ -18,6 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from imdb_rnn.core.common import StageError
+from tools.search.space import PER_SEARCH
 
 STUDY_NAME = "imdb-rnn"
 SEARCH_SEED = 0  # the sampler's; each trial trains from seed 0 (the study's first seed)
@@ -80,3 +81,15 @@ def driving(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def confirmation_entry(config: dict[str, Any], study_params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's configuration as a claims.yaml entry of tools.ablations: its arch, and the params in which it
+    differs from the study's (`study_params`, params.yaml), but those of one search process (threads, numerics,
+    device), which stay the study's: the confirmation trains under the study's protocol."""
+    params = {
+        key: value
+        for key, value in config.items()
+        if key != "arch" and key not in PER_SEARCH and study_params.get(key) != value
+    }
+    return {"archs": [config["arch"]], "params": params}
