@@ -121,6 +121,12 @@ def test_seeds_land_one_by_one_and_a_rerun_keeps_the_committed_ones(tmp_path):
     ]
     assert sorted(wide["runs"]["lstm_manual"]) == ["0", "1", "2"] and wide["params"]["hidden"] == 128
     assert sorted(wide["revs"]) == ["wide-0-rev", "wide-1-rev", "wide-2-rev"]
+    ablations.collect(study, [BASE], load, output)  # none ran this time: the kept seeds stay, with their params
+    ablations.collect(study, [BASE, *seed_records("wide", {3: 0.9}, hidden=128)], load, output)
+    (wide,) = [
+        entry for entry in json.loads(output.with_suffix(".json").read_text())["sides"] if entry["label"] == "wide"
+    ]
+    assert sorted(wide["runs"]["lstm_manual"]) == ["0", "1", "2", "3"]
     ablations.collect(study, [BASE, *seed_records("wide", {3: 0.9}, hidden=256)], load, output)
     (wide,) = [
         entry for entry in json.loads(output.with_suffix(".json").read_text())["sides"] if entry["label"] == "wide"

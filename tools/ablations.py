@@ -110,10 +110,10 @@ def _kept(output: Path) -> dict[str, tuple[Side, dict | None]]:
     """The sides the files beside `output` keep, with the params their runs had (None in files before they did)."""
     if not output.with_suffix(".json").exists():
         return {}
-    base, sides = comparison.read_sides(output, REWRITE, lambda label: {})
     params = {
         entry["label"]: entry.get("params") for entry in json.loads(output.with_suffix(".json").read_text())["sides"]
     }
+    base, sides = comparison.read_sides(output, REWRITE, lambda label: params[label] or {})
     return {side.label: (side, params[side.label]) for side in [base, *sides]}
 
 
