@@ -131,7 +131,7 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
     assert shown.startswith("study: 3 trials (2 complete, 1 fail)\nbest trial ")  # no cluster, no data needed
     best = max(trials[::2], key=lambda trial: trial.value)
     assert f"rescoring trial {best.number} from seed 1" in resumed
-    assert f"chosen on validation: trial {best.number}, " in shown  # the only one rescored
+    assert f"chosen on validation: trial {best.number}; as a claims.yaml entry" in shown  # the only one rescored
     assert load_study(root).user_attrs["rescored"][str(best.number)]["1"] > 0
     for trial in trials[::2]:
         curve = trial.user_attrs["curve"]
