@@ -133,6 +133,10 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
     assert f"rescoring trial {best.number} from seed 1" in resumed
     assert f"chosen on validation: trial {best.number}; as a claims.yaml entry" in shown  # the only one rescored
     assert load_study(root).user_attrs["rescored"][str(best.number)]["1"] > 0
+    budget = [sys.executable, "-m", "tools.search", "--trials", "0", "--rescore-seeds", "1", "--max-minutes", "1e-6"]
+    over = run_command(budget, root).stdout
+    assert "over the cost budget of 1e-06 min: not chosen" in over and "chosen on validation: none" in over
+    assert load_study(root).user_attrs["chosen"] is None
     for trial in trials[::2]:
         curve = trial.user_attrs["curve"]
         assert [row["epoch"] for row in curve] == list(range(1, 41)) and trial.value == max(r["val_acc"] for r in curve)
@@ -222,7 +226,7 @@ def test_the_committed_confirmation_is_the_configuration_the_search_chose():
     confirmations = {
         name: entry for name, entry in load_claims(PROJECT / CLAIMS_FILE).ablations.experiments.items() if entry.goal
     }
-    if "chosen" not in study.user_attrs:
+    if study.user_attrs.get("chosen") is None:
         assert confirmations == {}, "claims.yaml confirms a configuration before the search chose one (--rescore-top)"
         return
     expected = confirmation_entry(

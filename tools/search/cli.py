@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-epochs", type=int, default=2, help="epochs a trial runs before it can be pruned")
     parser.add_argument("--rescore-top", type=int, default=0, help="then train the N best again from more seeds")
     parser.add_argument("--rescore-seeds", type=int, nargs="+", default=[1, 2], help="their seeds (default 1 2)")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        help="choose none whose seed-0 training took longer (the cost budget; default none)",
+    )
     parser.add_argument("--no-experiments", action="store_true", help="do not log trials as DVC experiments")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="a running Dask scheduler's address (default: a local cluster of -j)")
@@ -56,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: give {least} or more")
     if any(seed < 0 for seed in args.rescore_seeds) or TRIAL_SEED in args.rescore_seeds:
         parser.error(f"--rescore-seeds {args.rescore_seeds}: seeds other than {TRIAL_SEED} (the trials'), 1 or more")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        parser.error(f"--max-minutes = {args.max_minutes:g}: give a positive number of minutes")
     if args.hours is not None and args.hours <= 0:
         parser.error(f"--hours = {args.hours:g}: give a positive number of hours")
     if args.jobqueue:
@@ -66,8 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def summary(study: optuna.Study, rescoring_seeds: list[int]) -> None:
-    """The study's counts, its best trial, fANOVA importances, and with rescoring the choice."""
+def summary(study: optuna.Study, rescoring_seeds: list[int], max_minutes: float | None = None) -> None:
+    """The study's counts, its best trial, fANOVA importances, and with rescoring the choice: the best mean over
+    the rescoring seeds among the trials whose seed-0 training took at most `max_minutes` (the cost budget)."""
     states = [trial.state for trial in study.trials]
     counts = ", ".join(f"{states.count(state)} {state.name.lower()}" for state in TrialState if states.count(state))
     print(f"study: {len(states)} trials ({counts or 'none yet'})")
@@ -79,17 +87,26 @@ def summary(study: optuna.Study, rescoring_seeds: list[int]) -> None:
         importances = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
         print("importance (fANOVA): " + ", ".join(f"{name} {share:.2f}" for name, share in importances.items()))
     # Chosen by the mean over the rescoring seeds alone: seed 0's score picked the trials, so it is biased up.
-    means = {}
-    for number, by_seed in rescored(study).items():
+    means, scored = {}, rescored(study)
+    for number, by_seed in scored.items():
         scores = ", ".join(f"seed {seed} {acc:.4f}" for seed, acc in sorted(by_seed.items()))
-        if all(seed in by_seed for seed in rescoring_seeds):
-            means[number] = statistics.fmean(by_seed[seed] for seed in rescoring_seeds)
-            print(f"trial {number}: seed 0 {study.trials[number].value:.4f}; {scores}; mean {means[number]:.4f}")
+        minutes = study.trials[number].user_attrs["minutes"]
+        shown = f"trial {number} ({minutes:.1f} min): seed 0 {study.trials[number].value:.4f}; {scores}"
+        if not all(seed in by_seed for seed in rescoring_seeds):
+            print(f"{shown}; not every seed yet")
+        elif max_minutes is not None and minutes > max_minutes:
+            print(f"{shown}; over the cost budget of {max_minutes:g} min: not chosen")
         else:
-            print(f"trial {number}: seed 0 {study.trials[number].value:.4f}; {scores}; not every seed yet")
-    if means:
-        chosen = max(means, key=means.get)
-        study.set_user_attr("chosen", chosen)
+            means[number] = statistics.fmean(by_seed[seed] for seed in rescoring_seeds)
+            print(f"{shown}; mean {means[number]:.4f}")
+    if not scored:
+        return
+    chosen = max(means, key=means.get) if means else None
+    study.set_user_attr("chosen", chosen)
+    study.set_user_attr("chosen_within_minutes", max_minutes)
+    if chosen is None:
+        print("chosen on validation: none (no rescored trial has every seed within the cost budget)")
+    else:
         entry = confirmation_entry(study.trials[chosen].user_attrs["config"], yaml.safe_load(PARAMS_FILE.read_text()))
         print(f"chosen on validation: trial {chosen}; as a claims.yaml entry (tools.ablations): {entry}")
 
@@ -107,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials == 0 and not args.rescore_top:  # the study as it stands: no space, data or cluster
         if not args.study.is_file():
             raise StageError(f"no study at {args.study} yet: run a search (python -m tools.search --trials N)")
-        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), args.rescore_seeds)
+        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), args.rescore_seeds, args.max_minutes)
         return
     stats = read_data_stats(args.data)
     space = load_space(args.space, stats)  # before any trial: a wrong value stops here
@@ -127,4 +144,4 @@ def main(argv: list[str] | None = None) -> None:
                     driver.rescore(args.rescore_top, args.rescore_seeds, args.jobs)
             finally:
                 driver.close()
-        summary(study, args.rescore_seeds)
+        summary(study, args.rescore_seeds, args.max_minutes)
