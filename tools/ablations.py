@@ -21,6 +21,7 @@ holds are kept from those files when they ran with the same params (another sess
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from imdb_rnn.experiments.records import (
 REPORT = Path("reports/ablations.md")
 BASELINE = "main"  # the committed study every experiment is compared with
 REWRITE = "python -m tools.ablations run"
+LANDING_ATTEMPTS, LANDING_RETRY_SECONDS = 3, 10.0  # `dvc exp show` as a seed lands, while others run
 CLAIM_COLUMNS = ("the report's claim", "claim: tested", "claim: verdict", "claim: after Holm", "claim: margin")
 
 
@@ -96,12 +98,22 @@ def run(ablations: Ablations, names: list[str], seeds: list[int] | None, jobs: i
         raise StageError(f"no experiment to run: none of {', '.join(names)} has a seed among {seeds}")
 
     def landed(name: str) -> None:
-        try:
-            collect(ablations, experiment_records())
-        except StageError as error:  # another entry has no run yet, say: the final collect says so
-            print(f"{name} landed; not compared yet: {error}", flush=True)
-        else:
-            print(f"{name} landed: {REPORT.with_suffix('.json')} and .npz rewritten", flush=True)
+        # A comparison in passing must not stop the runs: another entry may have no run yet, and `dvc exp show`
+        # fails now and then while the queue starts an experiment ("Empty git repo"). The final collect says so.
+        for attempt in range(LANDING_ATTEMPTS):
+            try:
+                collect(ablations, experiment_records())
+            except StageError as error:
+                print(f"{name} landed; not compared yet: {error}", flush=True)
+                return
+            except Exception as error:  # DVC's and scmrepo's, while the queue changes
+                if attempt == LANDING_ATTEMPTS - 1:
+                    print(f"{name} landed; not compared yet: `dvc exp show` failed ({error})", flush=True)
+                    return
+                time.sleep(LANDING_RETRY_SECONDS)
+            else:
+                print(f"{name} landed: {REPORT.with_suffix('.json')} and .npz rewritten", flush=True)
+                return
 
     exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs, landed)
 
