@@ -7,10 +7,13 @@ import pytest
 import yaml
 from conftest import PROJECT
 from test_comparison import BASE, load, markdown_cells, mismatches, record
+from test_comparison import COMMITTED as MADE_UP
+from test_confirmation import made_up_baseline
 
 from imdb_rnn.analysis import claims
 from imdb_rnn.analysis.aggregated import read_groups
 from imdb_rnn.core.common import StageError
+from imdb_rnn.experiments.records import Committed, Record
 from tools import ablations
 
 MARGIN = 0.01
@@ -45,13 +48,20 @@ def seed_records(name, runs, arch="lstm_manual", **params):
     return [record(f"{name}-{seed}", {arch: {seed: acc}}, **params) for seed, acc in runs.items()]
 
 
+# The study, its runs' best validation accuracies recorded (what a confirmation picks its architecture on).
+STUDY = Record("main", "main-with-validation", is_experiment=False, baseline="c0ffee")
+MADE_UP[STUDY.rev] = Committed(
+    **vars(MADE_UP[BASE.rev]) | {"validation": {"lstm_manual": dict.fromkeys(range(5), 0.87)}}
+)
+
+
 def made_up_records(names, runs=None):
     """The study and made-up experiments of each name, each with the same three lstm_manual runs."""
     runs = runs or {0: 0.88, 1: 0.883, 2: 0.879}
-    return [BASE, *(found for name in names for found in seed_records(name, runs))]
+    return [STUDY, *(found for name in names for found in seed_records(name, runs))]
 
 
-def test_adding_an_ablation_is_one_entry_and_it_shows_in_the_report(tmp_path):
+def test_adding_an_ablation_is_one_entry_and_it_shows_in_the_report(tmp_path, monkeypatch):
     """README's "Adding an ablation": one entry in claims.yaml, and the report has its row, claim and figure."""
     added = {
         "params": {"embed_dim": 128},
@@ -67,6 +77,7 @@ def test_adding_an_ablation_is_one_entry_and_it_shows_in_the_report(tmp_path):
     records += seed_records("embed128", {0: 0.88, 1: 0.883, 2: 0.879}, embed_dim=128)
     output = tmp_path / ablations.REPORT
     ablations.collect(study, records, load, output)
+    monkeypatch.setattr(ablations, "read_baseline", made_up_baseline)  # for a confirmation, if claims.yaml has one
     text = ablations.report(study, MARGIN, STUDY_PARAMS, output)
     (row, _) = [cell for cell in markdown_cells(text) if cell["experiment"] == "embed128"]
     assert row["changed params"] == "embed_dim=128" and row["the report's claim"] == "a wider embedding helps"
@@ -134,3 +145,28 @@ def test_seeds_land_one_by_one_and_a_rerun_keeps_the_committed_ones(tmp_path):
     assert sorted(wide["runs"]["lstm_manual"]) == ["3"] and wide["params"]["hidden"] == 256
     with pytest.raises(StageError, match="wide has no run yet: run `python -m tools.ablations run wide`"):
         ablations.collect(study, [BASE], load, tmp_path / "elsewhere" / "ablations.md")
+
+
+def test_a_comparison_as_a_seed_lands_never_stops_the_runs():
+    """`dvc exp show` fails now and then while the queue starts an experiment: tried again, then left be."""
+    waits, answers = [], iter([RuntimeError("Empty git repo"), None])
+
+    def compare():
+        if answer := next(answers):
+            raise answer
+
+    assert ablations.landed("nll-0", compare, waits.append).endswith("ablations.json and .npz rewritten")
+    assert waits == [ablations.LANDING_RETRY_SECONDS]
+
+    def failing():
+        raise RuntimeError("Empty git repo")
+
+    said = ablations.landed("nll-0", failing, waits.append)
+    assert said == "nll-0 landed; not compared yet: `dvc exp show` failed 3 times (Empty git repo)"
+
+    def too_early():
+        raise StageError("hidden128 has no run yet")
+
+    assert (
+        ablations.landed("nll-0", too_early, waits.append) == "nll-0 landed; not compared yet: hidden128 has no run yet"
+    )

@@ -97,25 +97,31 @@ def run(ablations: Ablations, names: list[str], seeds: list[int] | None, jobs: i
     if not experiments:
         raise StageError(f"no experiment to run: none of {', '.join(names)} has a seed among {seeds}")
 
-    def landed(name: str) -> None:
-        # A comparison in passing must not stop the runs: another entry may have no run yet, and `dvc exp show`
-        # fails now and then while the queue starts an experiment ("Empty git repo"). The final collect says so.
-        for attempt in range(LANDING_ATTEMPTS):
-            try:
-                collect(ablations, experiment_records())
-            except StageError as error:
-                print(f"{name} landed; not compared yet: {error}", flush=True)
-                return
-            except Exception as error:  # DVC's and scmrepo's, while the queue changes
-                if attempt == LANDING_ATTEMPTS - 1:
-                    print(f"{name} landed; not compared yet: `dvc exp show` failed ({error})", flush=True)
-                    return
-                time.sleep(LANDING_RETRY_SECONDS)
-            else:
-                print(f"{name} landed: {REPORT.with_suffix('.json')} and .npz rewritten", flush=True)
-                return
+    def compare() -> None:
+        collect(ablations, experiment_records())
 
-    exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs, landed)
+    exp_queue.run_queued(exp_queue.Queue(Path.cwd()), experiments, jobs, lambda name: print(landed(name, compare)))
+
+
+def landed(name: str, compare: Callable[[], None], wait: Callable[[float], None] = time.sleep) -> str:
+    """compare() (every entry again, `collect`) as experiment `name` lands; what happened, in words.
+
+    A comparison in passing must not stop the runs: another entry may have no run yet, and `dvc exp show`
+    fails now and then while the queue starts an experiment ("Empty git repo"), so it is tried again; the
+    final collect of `run` says what still fails.
+    """
+    failure = ""
+    for _ in range(LANDING_ATTEMPTS):
+        try:
+            compare()
+        except StageError as error:
+            return f"{name} landed; not compared yet: {error}"
+        except Exception as error:  # DVC's and scmrepo's, while the queue changes
+            failure = str(error)
+            wait(LANDING_RETRY_SECONDS)
+        else:
+            return f"{name} landed: {REPORT.with_suffix('.json')} and .npz rewritten"
+    return f"{name} landed; not compared yet: `dvc exp show` failed {LANDING_ATTEMPTS} times ({failure})"
 
 
 def _kept(output: Path) -> dict[str, tuple[Side, dict | None]]:
