@@ -18,6 +18,7 @@ from imdb_rnn.analysis.formatting import points_interval, standard_errors
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import EPOCHS, LAST
 from imdb_rnn.core.paths import CORRECT_FILE, ESTIMATES_FILE
+from imdb_rnn.experiments import records
 from imdb_rnn.experiments.comparison import (
     compare,
     per_review,
@@ -316,3 +317,16 @@ def test_what_a_commit_holds_is_read_at_its_revision(tmp_path, monkeypatch):
     subprocess.run([*GIT_COMMIT, "-qm", "no results"], check=True)
     with pytest.raises(StageError, match="old .* has no readable metrics/correct.npz"):
         committed(Record("old", "HEAD", True))
+
+
+def test_an_experiment_still_queued_running_or_failed_is_no_side(monkeypatch):
+    """Its files would be read at its baseline: the study's runs taken for its own (seen as a seed run twice)."""
+    rows = [{"typ": "baseline", "rev": "main", "Experiment": None, "State": None}]
+    for name, state in (("x-0", "Success"), ("x-1", "Running"), ("x-2", "Queued"), ("x-3", "Failed"), ("x-4", None)):
+        rows.append({"typ": "branch_commit", "rev": f"{name}-rev", "Experiment": name, "State": state})
+    monkeypatch.setattr(records.dvc.api, "exp_show", lambda num: rows)
+    assert [(found.name, found.is_experiment) for found in records.experiment_records()] == [
+        ("main", False),
+        ("x-0", True),
+        ("x-4", True),
+    ]

@@ -69,8 +69,13 @@ class Side:
         return {seed: by_key[key] for seed, by_key in self.correct[arch].items()}
 
 
+# Experiments `dvc exp show` lists that have committed nothing of their own yet, or never will: their files
+# would be read at their baseline, the study's runs taken for theirs.
+UNFINISHED = ("Queued", "Running", "Failed")
+
+
 def experiment_records() -> list[Record]:
-    """The workspace, every commit from HEAD back, and every experiment of each, as `dvc exp show` lists them."""
+    """The workspace, every commit from HEAD back, and every finished experiment of each, as `dvc exp show` lists them."""
     try:
         rows = dvc.api.exp_show(num=-1)
     except DvcException as error:
@@ -80,7 +85,7 @@ def experiment_records() -> list[Record]:
         if row["typ"] == "baseline":
             baseline = row["rev"]
             records.append(Record(row["rev"], row["rev"], is_experiment=False, baseline=baseline))
-        else:
+        elif row.get("State") not in UNFINISHED:
             records.append(Record(row["Experiment"] or row["rev"], row["rev"], is_experiment=True, baseline=baseline))
     return records
 
