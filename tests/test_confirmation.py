@@ -14,7 +14,7 @@ from imdb_rnn.analysis.baseline import Baseline
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import BEST, EPOCHS, LAST
 from imdb_rnn.experiments import confirmation
-from imdb_rnn.experiments.records import Committed, Side
+from imdb_rnn.experiments.records import Committed, Record, Side
 from tools import ablations
 
 MARGIN = 0.01
@@ -22,6 +22,18 @@ MARGIN = 0.01
 STUDY_TEST = {"lstm": {0: 0.869, 1: 0.871, 2: 0.868}, "gru": {0: 0.88, 1: 0.882, 2: 0.879}}
 STUDY_VALIDATION = {"lstm": {0: 0.874, 1: 0.871, 2: 0.870}, "gru": {0: 0.869, 1: 0.870, 2: 0.868}}
 CHOSEN_TEST = {0: 0.905, 1: 0.902, 2: 0.907}
+PLACE = {"device": "cpu", "threads": 1, "mkl_branch": "COMPATIBLE", "aten_capability": "AVX2", "cpu": "AMD EPYC"}
+
+
+def run_info(validation: dict) -> dict:
+    """What runs.csv records of each run: its best validation accuracy, minutes and where it ran."""
+    return {
+        arch: {
+            seed: {"best_val_acc": acc, "train_minutes": 5.0, "torch": "2.13.0+cpu", **PLACE}
+            for seed, acc in by_seed.items()
+        }
+        for arch, by_seed in validation.items()
+    }
 
 
 def side(label: str, accuracies: dict, validation: dict | None = None) -> Side:
@@ -34,7 +46,7 @@ def side(label: str, accuracies: dict, validation: dict | None = None) -> Side:
     }
     found = Side(label, {}, [f"{label}-rev"], correct)
     found.diverged = {arch: dict.fromkeys(by_seed, False) for arch, by_seed in accuracies.items()}
-    found.validation = validation or {}
+    found.run_info = run_info(validation or {})
     return found
 
 
@@ -63,6 +75,9 @@ def test_each_claim_is_judged_on_figures_its_runs_recompute():
     text = confirmation.render(chosen, study, 0.9, baseline, MARGIN)
     accuracies = {row["runs"]: row for row in markdown_cells(text.split("## best")[1])}
     assert set(accuracies) == {"best gru", "study lstm", "NBSVM baseline"}
+    assert accuracies["study lstm"]["validation"] == "0.8717" and accuracies["study lstm"]["train minutes"] == "5.0"
+    assert "ran on a machine they did not record" in text  # the made-up chosen side records nothing
+    assert confirmation.where(study) == ["cpu, 1 thread(s), MKL COMPATIBLE, ATen AVX2, AMD EPYC, torch 2.13.0+cpu"]
     runs = {epoch: chosen.runs("gru", epoch.key) for epoch in (BEST, LAST)}
     for epoch in (BEST, LAST):
         mean = stats.accuracy(runs[epoch])
@@ -87,10 +102,9 @@ def test_an_entry_with_a_goal_is_a_confirmation_in_the_ablations_report(tmp_path
     }
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(written))
     study = claims.load_claims(tmp_path / "claims.yaml").ablations
-    base = record("main", STUDY_TEST, experiment=False)
-    MADE_UP[base.rev] = Committed(
-        MADE_UP[base.rev].params, MADE_UP[base.rev].runs, MADE_UP[base.rev].correct, STUDY_VALIDATION
-    )
+    made = record("confirmation-study", STUDY_TEST, experiment=False)  # a rev of its own: others share "main-rev"
+    base = Record("main", made.rev, is_experiment=False, baseline=made.baseline)
+    MADE_UP[made.rev] = Committed(**vars(MADE_UP[made.rev]) | {"run_info": run_info(STUDY_VALIDATION)})
     records = [
         base,
         *(record(f"searched-{seed}", {"gru": {seed: acc}}, hidden=96) for seed, acc in CHOSEN_TEST.items()),

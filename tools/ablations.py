@@ -1,6 +1,7 @@
 """The report's ablations (claims.yaml, `ablations`): rerun them as DVC experiments, and report them against the study.
 
     python -m tools.ablations run [NAME ...] [--seeds S ...] [-j 2]  # run them, write reports/ablations.{json,npz,md}
+    python -m tools.ablations collect       # compare again the experiments that ran (and the kept seeds), run none
     python -m tools.ablations report        # reports/ablations.md again, from the committed .json and .npz
 
 An ablation is one entry of claims.yaml's `ablations`: its params (the `-S` changes), its seeds, its archs
@@ -147,8 +148,8 @@ def _with_kept(ran: Side | None, kept: tuple[Side, dict | None] | None) -> Side 
             if seed not in ran.correct.get(arch, {}):
                 ran.correct.setdefault(arch, {})[seed] = results
                 ran.diverged.setdefault(arch, {})[seed] = side.diverged[arch][seed]
-                if seed in side.validation.get(arch, {}):
-                    ran.validation.setdefault(arch, {})[seed] = side.validation[arch][seed]
+                if seed in side.run_info.get(arch, {}):
+                    ran.run_info.setdefault(arch, {})[seed] = side.run_info[arch][seed]
     ran.revs.extend(rev for rev in side.revs if rev not in ran.revs)
     return ran
 
@@ -258,7 +259,7 @@ def report(ablations: Ablations, margin: float, study_params: dict, output: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("run", "report"))
+    parser.add_argument("action", choices=("run", "collect", "report"))
     parser.add_argument("names", nargs="*", help="the entries to run (default: every one of claims.yaml)")
     parser.add_argument("--seeds", type=int, nargs="+", help="only these of their seeds (default: all)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="experiments at once (default: 2)")
@@ -266,13 +267,14 @@ def main() -> None:
     ablations = claims.load_claims().ablations
     if unknown := [name for name in args.names if name not in ablations.experiments]:
         parser.error(f"{', '.join(unknown)}: not in claims.yaml's ablations ({', '.join(ablations.experiments)})")
-    if args.action == "report" and (args.names or args.seeds):
-        parser.error("report takes no names or seeds: it renders every entry")
+    if args.action != "run" and (args.names or args.seeds):
+        parser.error(f"{args.action} takes no names or seeds: it compares or renders every entry")
     if args.action == "run":
         with interruptible():
             run(ablations, args.names or list(ablations.experiments), args.seeds, args.jobs)
+    if args.action in ("run", "collect"):
         collect(ablations, experiment_records())
-        print("every experiment ran and was compared with the study")
+        print("every entry was compared with the study")
     study_params = YAML(typ="safe", pure=True).load(PARAMS_FILE.read_text())
     print(report(ablations, load_params(Margin).equivalence_margin, study_params))
 

@@ -23,9 +23,7 @@ from imdb_rnn.analysis.aggregated import Correct, pack_correct, read_groups
 from imdb_rnn.analysis.formatting import points, points_interval, standard_errors
 from imdb_rnn.core.common import StageError, atomic_output
 from imdb_rnn.core.epochs import EPOCHS, Epoch
-from imdb_rnn.experiments.records import Side, run_params
-
-VALIDATION = "best_val_acc"  # a run's best validation accuracy, in the values file
+from imdb_rnn.experiments.records import RUN_INFO, Side, run_params
 
 
 def changed_params(base: Side, other: Side) -> str:
@@ -146,7 +144,7 @@ def values(base: Side, sides: list[Side], rows: list[Row]) -> dict:
             arch: {
                 str(seed): {key: float(right.mean()) for key, right in by_key.items()}
                 | {"diverged": side.diverged[arch][seed]}
-                | ({VALIDATION: side.validation[arch][seed]} if seed in side.validation.get(arch, {}) else {})
+                | side.run_info.get(arch, {}).get(seed, {})
                 for seed, by_key in sorted(by_seed.items())
             }
             for arch, by_seed in side.correct.items()
@@ -234,8 +232,8 @@ def read_sides(output: Path, rewrite: str, params_of: Callable[[str], dict]) -> 
         side.diverged = {
             arch: {int(seed): bool(run["diverged"]) for seed, run in entry["runs"][arch].items()} for arch in correct
         }
-        side.validation = {  # of every arch it ran: what picks one on validation
-            arch: {int(seed): run[VALIDATION] for seed, run in by_seed.items() if VALIDATION in run}
+        side.run_info = {  # of every arch it ran: its validation accuracies pick one on validation
+            arch: {int(seed): {key: run[key] for key in RUN_INFO if key in run} for seed, run in by_seed.items()}
             for arch, by_seed in entry["runs"].items()
         }
         sides.append(side)

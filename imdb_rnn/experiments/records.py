@@ -4,7 +4,8 @@ A side of a comparison is named by an experiment's name, a glob over experiment 
 params differ only in their seeds: their seeds are pooled), or a commit (a branch or a revision, the
 workspace by `workspace`). `dvc.api.exp_show` lists them, from HEAD back to the first commit;
 `dvc.api.read` reads, at each one's revision, its params.yaml, its every run
-(metrics/estimates.json), its runs' best validation accuracies (metrics/runs.csv) and its per-review results
+(metrics/estimates.json), where and how long each ran and its best validation accuracy (metrics/runs.csv) and its
+per-review results
 (metrics/correct.npz).
 """
 
@@ -40,8 +41,11 @@ class Record:
     baseline: str = ""  # the commit an experiment ran from (a commit's own revision)
 
 
-# Per architecture and seed: the run's best validation accuracy (what picks an architecture on validation).
-Validation = dict[str, dict[int, float]]
+# What runs.csv says of each run beyond its test accuracies, kept with it: its best validation accuracy (what picks
+# an architecture on validation), its training minutes and where it ran.
+RUN_INFO = ("best_val_acc", "train_minutes", "torch", "threads", "mkl_branch", "aten_capability", "device", "cpu")
+# Per architecture and seed: those of RUN_INFO that its runs.csv has.
+RunInfo = dict[str, dict[int, dict]]
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Committed:
     params: dict
     runs: dict[str, dict[str, dict]]
     correct: Correct
-    validation: Validation = field(default_factory=dict)
+    run_info: RunInfo = field(default_factory=dict)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class Side:
     revs: list[str] = field(default_factory=list)
     correct: Correct = field(default_factory=dict)  # arch -> seed -> epoch key -> per-review results
     diverged: dict[str, dict[int, bool]] = field(default_factory=dict)
-    validation: Validation = field(default_factory=dict)  # of the runs whose runs.csv records it
+    run_info: RunInfo = field(default_factory=dict)  # of the runs whose runs.csv records it
 
     def runs(self, arch: str, key: str) -> dict[int, np.ndarray]:
         return {seed: by_key[key] for seed, by_key in self.correct[arch].items()}
@@ -106,21 +110,20 @@ def committed(record: Record) -> Committed:
     params = yaml.safe_load(_read(record, PARAMS_FILE))
     runs = json.loads(_read(record, ESTIMATES_FILE))[RUNS]
     correct = read_correct(_read(record, CORRECT_FILE, "rb"), origin=f"{CORRECT_FILE} of {record.name} ({record.rev})")
-    return Committed(params, runs, correct, _validation(record))
+    return Committed(params, runs, correct, _run_info(record))
 
 
-def _validation(record: Record) -> Validation:
-    """The best validation accuracy of each run `record` committed, from its runs.csv; empty where it has none
-    (that column came with the confirmation)."""
+def _run_info(record: Record) -> RunInfo:
+    """RUN_INFO of each run `record` committed, from its runs.csv; empty where it has none."""
     try:
         table = pd.read_csv(io.StringIO(_read(record, RUNS_FILE)))
     except StageError:
         return {}
-    validation: Validation = {}
-    if "best_val_acc" in table:
-        for row in table.itertuples():
-            validation.setdefault(row.arch, {})[int(row.seed)] = float(row.best_val_acc)
-    return validation
+    columns = [column for column in RUN_INFO if column in table]
+    found: RunInfo = {}
+    for row in table.to_dict("records"):
+        found.setdefault(row["arch"], {})[int(row["seed"])] = {column: row[column] for column in columns}
+    return found
 
 
 def _members(spec: str, records: list[Record]) -> list[Record]:
@@ -201,6 +204,6 @@ def _side(spec: str, members: list[Record], load: Callable[[Record], Committed])
                     raise StageError(f"{spec!r}: seed {seed} of {arch} ran twice with different results")
                 pooled[seed] = results
                 side.diverged.setdefault(arch, {})[seed] = bool(run["diverged"])
-                if seed in found.validation.get(arch, {}):
-                    side.validation.setdefault(arch, {})[seed] = found.validation[arch][seed]
+                if seed in found.run_info.get(arch, {}):
+                    side.run_info.setdefault(arch, {})[seed] = found.run_info[arch][seed]
     return side
