@@ -1,6 +1,7 @@
 """imdb_rnn/experiments/confirmation.py: the study's best architecture is picked on validation, never on test, and
 the confirmation's three claims are judged on figures that its runs' per-review results recompute; with
-tools.ablations, a claims.yaml entry with a goal renders that part under the table."""
+tools.ablations, a claims.yaml entry with a goal renders that part under the table; the committed confirmation's
+figures are its committed per-review results'."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from test_comparison import COMMITTED as MADE_UP
 from test_comparison import load, markdown_cells, record
 
 from imdb_rnn.analysis import claims, stats
+from imdb_rnn.analysis.aggregated import read_groups
 from imdb_rnn.analysis.baseline import Baseline
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import BEST, EPOCHS, LAST
@@ -121,3 +123,33 @@ def test_an_entry_with_a_goal_is_a_confirmation_in_the_ablations_report(tmp_path
         "searched gru beats the study's best on validation",
         "searched gru beats the NBSVM baseline",
     }
+
+
+COMMITTED_REPORT = PROJECT / ablations.REPORT
+
+
+@pytest.mark.skipif(not COMMITTED_REPORT.with_suffix(".npz").exists(), reason="no ablations committed yet")
+def test_the_committed_confirmations_means_are_its_committed_per_review_results():
+    """Each confirmation's mean test accuracies and paired mean differences, recomputed with numpy alone from
+    reports/ablations.npz and the baseline's metrics/baseline_correct.npz, are the ones its page shows."""
+    confirmed = {
+        name: entry
+        for name, entry in claims.load_claims(PROJECT / claims.CLAIMS_FILE).ablations.experiments.items()
+        if entry.goal
+    }
+    text = COMMITTED_REPORT.read_text()
+    packed = read_groups(COMMITTED_REPORT.with_suffix(".npz"), "ablations.npz", "tools.ablations run")
+    with np.load(PROJECT / "metrics" / "baseline_correct.npz") as saved:
+        baseline = np.unpackbits(saved["correct"], count=int(saved["n_reviews"])).astype(bool)
+    for name, entry in confirmed.items():
+        part = text.split(f"## {name}: ")[1]
+        shown = {row["runs"]: row for row in markdown_cells(part)}
+        claimed = claim_rows(part)
+        for arch in entry.archs:
+            for epoch in (BEST, LAST):
+                runs = [by_key[epoch.key] for by_key in packed[name][arch].values()]
+                mean = np.mean([right.mean() for right in runs])
+                assert shown[f"{name} {arch}"][f"{epoch.label}: mean [95% CI]"].startswith(f"{mean:.4f} ")
+                against = np.mean([right.mean() - baseline.mean() for right in runs])
+                estimate = claimed[f"{name} {arch} beats the NBSVM baseline"][f"{epoch.label}: estimate"]
+                assert estimate.startswith(f"{against * 100:+.2f} ")
