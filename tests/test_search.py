@@ -134,8 +134,9 @@ def test_a_search_killed_mid_trial_resumes_retrying_that_trial_and_repeating_no_
     assert f"chosen on validation: trial {best.number}; as a claims.yaml entry" in shown  # the only one rescored
     assert load_study(root).user_attrs["rescored"][str(best.number)]["1"] > 0
     budget = [sys.executable, "-m", "tools.search", "--trials", "0", "--rescore-seeds", "1", "--max-minutes", "1e-6"]
-    over = run_command(budget, root).stdout
+    over = run_command([*budget, "--plot", "search.png"], root).stdout
     assert "over the cost budget of 1e-06 min: not chosen" in over and "chosen on validation: none" in over
+    assert "figure: search.png" in over and (root / "search.png").read_bytes().startswith(b"\x89PNG")
     assert load_study(root).user_attrs["chosen"] is None
     for trial in trials[::2]:
         curve = trial.user_attrs["curve"]

@@ -23,6 +23,7 @@ from imdb_rnn.core.paths import PARAMS_FILE, PROCESSED_DIR
 from imdb_rnn.experiments.processes import interruptible
 from imdb_rnn.training.data import Split, load_split
 from tools.grid.cluster import connect, read_jobqueue
+from tools.search import figure
 from tools.search.driver import TRIAL_SEED, Budget, Driver, prepare_workers
 from tools.search.space import load_space, read_data_stats
 from tools.search.study import confirmation_entry, driving, open_study, recover, rescored
@@ -50,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="choose none whose seed-0 training took longer (the cost budget; default none)",
     )
+    parser.add_argument("--plot", type=Path, help="draw the trials' curves and the importances to this PNG")
     parser.add_argument("--no-experiments", action="store_true", help="do not log trials as DVC experiments")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", help="a running Dask scheduler's address (default: a local cluster of -j)")
@@ -73,9 +75,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def summary(study: optuna.Study, rescoring_seeds: list[int], max_minutes: float | None = None) -> None:
+def summary(
+    study: optuna.Study, rescoring_seeds: list[int], max_minutes: float | None = None, plot: Path | None = None
+) -> None:
     """The study's counts, its best trial, fANOVA importances, and with rescoring the choice: the best mean over
-    the rescoring seeds among the trials whose seed-0 training took at most `max_minutes` (the cost budget)."""
+    the rescoring seeds among the trials whose seed-0 training took at most `max_minutes` (the cost budget);
+    with `plot`, the curves and importances drawn there (figure.py)."""
     states = [trial.state for trial in study.trials]
     counts = ", ".join(f"{states.count(state)} {state.name.lower()}" for state in TrialState if states.count(state))
     print(f"study: {len(states)} trials ({counts or 'none yet'})")
@@ -83,9 +88,13 @@ def summary(study: optuna.Study, rescoring_seeds: list[int], max_minutes: float 
     if complete:
         best = study.best_trial
         print(f"best trial {best.number}: val acc {best.value:.4f} with {best.params}")
+    importances = {}
     if len(complete) >= IMPORTANCE_TRIALS:  # fANOVA over the complete trials: what moved validation accuracy
         importances = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
         print("importance (fANOVA): " + ", ".join(f"{name} {share:.2f}" for name, share in importances.items()))
+    if plot is not None:
+        figure.draw(study, importances, plot)
+        print(f"figure: {plot}")
     # Chosen by the mean over the rescoring seeds alone: seed 0's score picked the trials, so it is biased up.
     means, scored = {}, rescored(study)
     for number, by_seed in scored.items():
@@ -124,7 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials == 0 and not args.rescore_top:  # the study as it stands: no space, data or cluster
         if not args.study.is_file():
             raise StageError(f"no study at {args.study} yet: run a search (python -m tools.search --trials N)")
-        summary(open_study(args.study, args.startup_trials, args.warmup_epochs), args.rescore_seeds, args.max_minutes)
+        summary(
+            open_study(args.study, args.startup_trials, args.warmup_epochs),
+            args.rescore_seeds,
+            args.max_minutes,
+            args.plot,
+        )
         return
     stats = read_data_stats(args.data)
     space = load_space(args.space, stats)  # before any trial: a wrong value stops here
@@ -144,4 +158,4 @@ def main(argv: list[str] | None = None) -> None:
                     driver.rescore(args.rescore_top, args.rescore_seeds, args.jobs)
             finally:
                 driver.close()
-        summary(study, args.rescore_seeds, args.max_minutes)
+        summary(study, args.rescore_seeds, args.max_minutes, args.plot)
