@@ -146,10 +146,7 @@ def _with_kept(ran: Side | None, kept: tuple[Side, dict | None] | None) -> Side 
     for arch, by_seed in side.correct.items():
         for seed, results in by_seed.items():
             if seed not in ran.correct.get(arch, {}):
-                ran.correct.setdefault(arch, {})[seed] = results
-                ran.diverged.setdefault(arch, {})[seed] = side.diverged[arch][seed]
-                if seed in side.run_info.get(arch, {}):
-                    ran.run_info.setdefault(arch, {})[seed] = side.run_info[arch][seed]
+                ran.add_run(arch, seed, results, side.diverged[arch][seed], side.run_info.get(arch, {}).get(seed))
     ran.revs.extend(rev for rev in side.revs if rev not in ran.revs)
     return ran
 

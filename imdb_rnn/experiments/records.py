@@ -3,9 +3,8 @@
 A side of a comparison is named by an experiment's name, a glob over experiment names (a group whose
 params differ only in their seeds: their seeds are pooled), or a commit (a branch or a revision, the
 workspace by `workspace`). `dvc.api.exp_show` lists them, from HEAD back to the first commit;
-`dvc.api.read` reads, at each one's revision, its params.yaml, its every run
-(metrics/estimates.json), where and how long each ran and its best validation accuracy (metrics/runs.csv) and its
-per-review results
+`dvc.api.read` reads, at each one's revision, its params.yaml, its every run (metrics/estimates.json), where
+and how long each ran and its best validation accuracy (metrics/runs.csv), and its per-review results
 (metrics/correct.npz).
 """
 
@@ -71,6 +70,13 @@ class Side:
 
     def runs(self, arch: str, key: str) -> dict[int, np.ndarray]:
         return {seed: by_key[key] for seed, by_key in self.correct[arch].items()}
+
+    def add_run(self, arch: str, seed: int, results: dict[str, np.ndarray], diverged: bool, info: dict | None) -> None:
+        """Pool one run: its per-review results by epoch key, whether it diverged, what runs.csv says of it."""
+        self.correct.setdefault(arch, {})[seed] = results
+        self.diverged.setdefault(arch, {})[seed] = diverged
+        if info is not None:
+            self.run_info.setdefault(arch, {})[seed] = info
 
 
 # Experiments `dvc exp show` lists that have committed nothing of their own yet, or never will: their files
@@ -199,11 +205,8 @@ def _side(spec: str, members: list[Record], load: Callable[[Record], Committed])
                         f"{record.name}: {CORRECT_FILE} has no per-review results for {arch} seed {seed}, which "
                         f"{ESTIMATES_FILE} lists: rerun its aggregate stage (`dvc exp run`)"
                     )
-                pooled = side.correct.setdefault(arch, {})
+                pooled = side.correct.get(arch, {})
                 if seed in pooled and any(not np.array_equal(pooled[seed][e.key], results[e.key]) for e in EPOCHS):
                     raise StageError(f"{spec!r}: seed {seed} of {arch} ran twice with different results")
-                pooled[seed] = results
-                side.diverged.setdefault(arch, {})[seed] = bool(run["diverged"])
-                if seed in found.run_info.get(arch, {}):
-                    side.run_info.setdefault(arch, {})[seed] = found.run_info[arch][seed]
+                side.add_run(arch, seed, results, bool(run["diverged"]), found.run_info.get(arch, {}).get(seed))
     return side
