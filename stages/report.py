@@ -25,7 +25,7 @@ from imdb_rnn import verdicts
 from imdb_rnn.analysis import aggregated, claims, stats
 from imdb_rnn.analysis.baseline import Baseline, read_baseline, versus
 from imdb_rnn.analysis.claims import Claim
-from imdb_rnn.analysis.formatting import margin_text, points, points_interval, standard_errors
+from imdb_rnn.analysis.formatting import accuracy_interval, margin_text, points, points_interval, standard_errors
 from imdb_rnn.core.common import StageError, atomic_output, read_json, run_stage
 from imdb_rnn.core.epochs import BEST, LAST, Epoch
 from imdb_rnn.core.params import StageParams, load_params
@@ -65,14 +65,6 @@ class Params(StageParams):
 FIGURES = {"Accuracy per epoch": "accuracy.png", "Loss per epoch": "loss.png", "Test accuracy": "test_accuracy.png"}
 PROTOCOLS = (LAST, BEST)  # both epochs everywhere, the report's own (the last epoch) first
 EQUIVALENCE = 1 - 2 * stats.ALPHA  # the interval that TOST's "holds" reads
-
-
-def accuracy_interval(result: stats.Estimate) -> str:
-    """`mean [low, high]` of an accuracy, or `mean (no interval ...)`."""
-    bounds = result.interval()
-    if bounds is None:
-        return f"{result.mean:.4f} (no interval: {'one seed' if result.seed_var is None else 'no variance'})"
-    return f"{result.mean:.4f} [{bounds[0]:.4f}, {bounds[1]:.4f}]"
 
 
 def difference_text(base: str, other: str, result: stats.Estimate, equivalence: bool = False) -> str:

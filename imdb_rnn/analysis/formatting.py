@@ -1,8 +1,16 @@
-"""Numbers in words for the tables: accuracy differences in points, their intervals, standard errors, margins."""
+"""Numbers in words for the tables: accuracies and their intervals, differences in points, standard errors, margins."""
 
 import math
 
 from imdb_rnn.analysis.stats import Estimate
+
+
+def accuracy_interval(result: Estimate) -> str:
+    """`mean [low, high]` of an accuracy, or `mean (no interval ...)`."""
+    bounds = result.interval()
+    if bounds is None:
+        return f"{result.mean:.4f} (no interval: {'one seed' if result.seed_var is None else 'no variance'})"
+    return f"{result.mean:.4f} [{bounds[0]:.4f}, {bounds[1]:.4f}]"
 
 
 def points(value: float) -> str:

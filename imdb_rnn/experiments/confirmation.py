@@ -15,7 +15,7 @@ from imdb_rnn import verdicts
 from imdb_rnn.analysis import stats
 from imdb_rnn.analysis.baseline import Baseline, versus
 from imdb_rnn.analysis.claims import BASELINE, Claim
-from imdb_rnn.analysis.formatting import points, points_interval, standard_errors
+from imdb_rnn.analysis.formatting import accuracy_interval, points, points_interval, standard_errors
 from imdb_rnn.core.common import StageError
 from imdb_rnn.core.epochs import BEST, LAST, Epoch
 from imdb_rnn.experiments.records import Side
@@ -57,11 +57,6 @@ def where(side: Side) -> list[str]:
     )
 
 
-def accuracy_text(result: stats.Estimate) -> str:
-    bounds = result.interval()
-    return f"{result.mean:.4f}" + (" (one seed)" if bounds is None else f" [{bounds[0]:.4f}, {bounds[1]:.4f}]")
-
-
 def _mean_text(side: Side, arch: str, key: str, digits: int) -> str:
     found = recorded(side, arch, key)
     return f"{statistics.fmean(found.values()):.{digits}f}" if found else "-"
@@ -97,7 +92,7 @@ def _accuracy_row(label: str, side: Side, arch: str) -> dict:
         "train minutes": _mean_text(side, arch, "train_minutes", 1),
     }
     return row | {
-        f"{epoch.label}: mean [95% CI]": accuracy_text(stats.accuracy(side.runs(arch, epoch.key)))
+        f"{epoch.label}: mean [95% CI]": accuracy_interval(stats.accuracy(side.runs(arch, epoch.key)))
         for epoch in EPOCHS_SHOWN
     }
 
@@ -118,7 +113,7 @@ def render(side: Side, study: Side, goal: float, baseline: Baseline, margin: flo
             for epoch in EPOCHS_SHOWN:
                 found, judged_verdicts = by_epoch[epoch]
                 estimate, verdict = found[index][0], judged_verdicts[index]
-                figure = accuracy_text(estimate) if claim.kind == "above" else _difference_text(estimate)
+                figure = accuracy_interval(estimate) if claim.kind == "above" else _difference_text(estimate)
                 row[f"{epoch.label}: estimate"] = f"{figure} ({standard_errors(estimate)})"
                 row[f"{epoch.label}: verdict (after Holm)"] = f"{verdict.raw} ({verdict.corrected})"
             claim_rows.append(row)
