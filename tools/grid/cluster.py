@@ -76,7 +76,7 @@ def connect(scheduler: str | None, jobqueue: dict | None, workers: int, timeout:
             signal.signal(signal.SIGINT, previous)
         print(f"{type(cluster).__name__}: {workers} workers; dashboard {cluster.dashboard_link}", flush=True)
         client = Client(cluster)
-    with client, cluster or nullcontext():
+    with cluster or nullcontext(), client:  # the client closes first: a scheduler gone under it logs a traceback
         try:
             client.wait_for_workers(workers, timeout=timeout)
         except TimeoutError:
